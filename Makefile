@@ -52,5 +52,11 @@ check-readme: dev-install
 export: dev-install
 	$(BIN)/nbdev_export
 
+## make docs: the site in _docs/ (Sphinx + myst-nb fed by nbdev's processors; see docs/README.md). Notebooks are not
+## executed; MathJax, the widget manager and fonts are fetched once from the npm registry, then the build is offline.
+docs: dev-install
+	$(BIN)/python tools/docs_assets.py
+	$(BIN)/python tools/build_docs.py
+
 clean:
 	rm -rf _docs _proc build dist *.egg-info

@@ -26,10 +26,11 @@ setuptools.setup(
                  f"License :: {lic[1]}", f"Natural Language :: {cfg['language']}",
                  'Programming Language :: Python :: 3'],
     python_requires=f">={cfg['min_python']}",
-    # the library, plus the small shipped files in data/ installed as difflab/shipped
-    packages=setuptools.find_packages(include=['difflab', 'difflab.*']) + ['difflab.shipped'],
-    package_dir={'difflab.shipped': 'data'},
-    package_data={'difflab.shipped': ['*.pt', '*.npz', '*.json', '*.md']},
+    # the library, plus the small shipped files in data/ and the experiment configs, installed as
+    # difflab/shipped and difflab/configs
+    packages=setuptools.find_packages(include=['difflab', 'difflab.*']) + ['difflab.shipped', 'difflab.configs'],
+    package_dir={'difflab.shipped': 'data', 'difflab.configs': 'configs'},
+    package_data={'difflab.shipped': ['*.pt', '*.npz', '*.json', '*.md'], 'difflab.configs': ['*.yaml']},
     include_package_data=True,
     install_requires=cfg['requirements'].split(' '),
     extras_require={'dev': cfg['dev_requirements'].split(' ')},
