@@ -20,7 +20,7 @@ Pipeline (see docs/README.md for why Sphinx):
    MathJax, the widget manager and fonts come from `.venv/docs-assets` (fetched once by tools/docs_assets.py).
 Also refreshes nbdev's Quarto files (nbs/nbdev.yml, nbs/sidebar.yml) exactly as `nbdev_docs` would.
 """
-import argparse, ast, contextlib, fcntl, hashlib, html, importlib, inspect, io, json, os, posixpath, re, shutil
+import argparse, ast, fcntl, hashlib, html, importlib, inspect, json, os, posixpath, re, shutil
 import subprocess, sys, time, warnings
 from pathlib import Path
 
@@ -45,7 +45,7 @@ WIDGET_VIEW, WIDGET_STATE = 'application/vnd.jupyter.widget-view+json', 'applica
 
 from nbdev.config import get_config
 from nbdev.doclinks import nbglob, NbdevLookup
-from nbdev.process import NBProcessor, Processor
+from nbdev.process import Processor
 from nbdev.frontmatter import FrontmatterProc
 from nbdev.processors import (FilterDefaults, populate_language, add_show_docs, strip_ansi, hide_line, filter_stream_,
                               rm_header_dash, ai_magics, clean_magics, hide_, add_links, strip_hidden_metadata, _default_exp)
@@ -119,15 +119,8 @@ class Api:
     @staticmethod
     def short(key): return key.split('.', 2)[2] if key.count('.') >= 2 else key
 
-    @staticmethod
-    def modname(key):
-        return next((m for m in sorted(modidx_cache(), key=len, reverse=True) if key.startswith(m + '.')), None)
-
-_MI = None
-def modidx_cache():
-    global _MI
-    if _MI is None: _MI = modidx()
-    return _MI
+    def modname(self, key):
+        return next((m for m in sorted(self.syms, key=len, reverse=True) if key.startswith(m + '.')), None)
 
 def _lineno(obj):
     o = obj.fget if isinstance(obj, property) else obj
@@ -147,7 +140,7 @@ def entry_md(api, obj, disp, here, level=3, shown=None, context='lesson'):
     from fastcore.docments import MarkdownRenderer
     key = api.key_of(obj, disp)
     anchor = (api.flat[key][0].partition('#')[2] if key else disp.lower())
-    mod = Api.modname(key) if key else None
+    mod = api.modname(key) if key else None
     try: body = MarkdownRenderer._repr_markdown_(BasicMarkdownRenderer(obj, name=disp.split('.')[-1], title_level=level))
     except Exception as e: body = f'*(no signature: {e})*'
     body = _unescape(body)
@@ -329,11 +322,24 @@ class outputs(Processor):
             outs.append(o)
         cell['outputs'] = outs
 
+def _mod_links(md, here, mods):
+    "`difflab.ddpm` in backticks (outside code blocks) -> a link to that module's API page."
+    parts = re.split(r'(```.*?```)', md, flags=re.S)
+    def sub(m):
+        if m.group(1) not in mods: return m.group(0)
+        url = relurl(here, f'api/{_mod_page(m.group(1))}.html')
+        return (f'<a class="reference internal" href="{url}"><code class="docutils literal notranslate">'
+                f'<span class="pre">{m.group(1)}</span></code></a>')
+    return ''.join(p if p.startswith('```') else re.sub(r'(?<![\[`])`(' + LIB + r'(?:\.\w+)+)`(?![\]`])', sub, p)
+                   for p in parts)
+
 class site_links(Processor):
     "After nbdev's `add_links`: links into this site made relative, links between notebooks pointed at pages."
     def cell(self, cell):
         if cell.cell_type == 'markdown' and cell.source:
-            cell.source = _nb_links(_relink(cell.source, Ctx.page), Ctx.rel)
+            src = _nb_links(_relink(cell.source, Ctx.page), Ctx.rel)
+            if Ctx.api.with_api: src = _mod_links(src, Ctx.page, set(Ctx.api.syms))
+            cell.source = src
 
 class SiteFilter(FilterDefaults):
     "nbdev's docs processors (FilterDefaults), adapted to a static Sphinx site: see module docstring."
@@ -516,7 +522,10 @@ def build(clean=False, sizes=False, jobs=None, with_api=True, quarto=True):
         key = _hash(nbs / rel, *([own] if own else [])) + basehash + (hashlib.sha256(toc.encode()).hexdigest() if page == 'index' else '')
         if cache.get(page) == key and dst.exists(): continue
         if api is None: api = Api(lesson_pages, with_api)
-        nb = process_nb(nbs / rel, rel, api)
+        try: nb = process_nb(nbs / rel, rel, api)
+        except Exception as e:
+            import traceback; traceback.print_exc()
+            sys.exit(f"docs: cannot process nbs/{rel}: {e.__class__.__name__}: {e}")
         if page == 'index': nb['cells'].append({'cell_type': 'markdown', 'id': 'site-toctree', 'metadata': {}, 'source': toc})
         _write(dst, json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
         cache[page] = key; n_proc += 1

@@ -1,0 +1,247 @@
+"""The explorers of `difflab.widgets` in a real browser.
+
+Voilà serves `nbs/_widgets_app.ipynb` on 127.0.0.1 and Debian's headless chromium, driven by Playwright, moves the
+sliders: the α slider changes the figure and the readout; the forward explorer at two values of t shows two
+different pictures; train-and-sample runs from the button and its scrubber moves along the reverse chain. The
+re-render latency of every slider (key press -> new image decoded) is measured in the page and written to
+`test-artifacts/widgets_latency.json`; it is reported, not asserted (timings are benchmarks, not tests). One
+JupyterLab smoke test opens a copy of the notebook, runs all cells and waits for the widgets. Screenshots are kept
+in `test-artifacts/`. Servers run on free ports and are stopped by their PID.
+"""
+import json, os, shutil, signal, socket, statistics, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / 'nbs' / '_widgets_app.ipynb'
+BIN = Path(sys.executable).parent
+CHROMIUM = '/usr/bin/chromium'
+FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync']
+START_S = 240          # kernel start + imports + first renders; generous for a loaded 2-core machine
+
+# ------------------------------------------------------------------------------------------ servers
+def _free_port() -> int:
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
+    return port
+
+class _Server:
+    "A Jupyter-family server on 127.0.0.1:port, with its own runtime/config dirs, stopped by PID."
+    def __init__(self, args, tmp: Path, name: str):
+        self.port, self.log_path = _free_port(), tmp / f'{name}.log'
+        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp / 'runtime'), JUPYTER_CONFIG_DIR=str(tmp / 'config'),
+                   IPYTHONDIR=str(tmp / 'ipython'), JUPYTER_PLATFORM_DIRS='1', PYTHONUNBUFFERED='1')
+        self.log = open(self.log_path, 'w')
+        self.proc = subprocess.Popen([*args, f'--port={self.port}'], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 60
+        while True:
+            try: socket.create_connection(('127.0.0.1', self.port), timeout=0.2).close(); break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.stop(); raise RuntimeError(f'{name} did not start:\n{self.log_path.read_text()[-3000:]}')
+                time.sleep(0.2)
+        self.url = f'http://127.0.0.1:{self.port}/'
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try: self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired: os.kill(self.proc.pid, signal.SIGKILL); self.proc.wait(timeout=10)
+        self.log.close()
+
+# ------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope='module')
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f'{CHROMIUM} not found: browser tests skipped (as root: `make browser` or `apt-get install -y chromium`)')
+    sync_playwright = pytest.importorskip('playwright.sync_api', reason='playwright (pip) missing: pip install playwright').sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+def _new_page(browser, base):
+    "A page that refuses every request not to `base` (the test must not depend on the network) and records them."
+    ctx = browser.new_context(viewport={'width': 1300, 'height': 950})
+    ctx.blocked = []
+    def route(r):
+        u = r.request.url
+        if u.startswith(base) or u.startswith(('data:', 'blob:', 'ws://127.0.0.1')): return r.continue_()
+        ctx.blocked.append(u); return r.abort()
+    ctx.route('**/*', route)
+    page = ctx.new_page()
+    page.errors = []
+    page.on('pageerror', lambda e: page.errors.append(str(e)))
+    return ctx, page
+
+@pytest.fixture(scope='module')
+def app(browser, tmp_path_factory):
+    "The explorers served by Voilà and open in a page, every explorer rendered."
+    pytest.importorskip('voila', reason='voila (pip) missing: pip install voila')
+    tmp = tmp_path_factory.mktemp('voila')
+    srv = _Server([str(BIN / 'voila'), str(APP), '--no-browser', '--Voila.ip=127.0.0.1',
+                   '--VoilaConfiguration.show_tracebacks=True'], tmp, 'voila')
+    ctx = None
+    try:
+        ctx, page = _new_page(browser, srv.url)
+        t0 = time.perf_counter()
+        page.goto(srv.url, timeout=START_S * 1000)
+        for name in ('alpha', 'schedules', 'forward', 'train'):
+            page.wait_for_selector(f'img.difflab-{name}-image[src^="blob:"]', timeout=START_S * 1000)
+        page.startup_s = time.perf_counter() - t0
+        yield page
+    finally:
+        if ctx is not None: ctx.close()
+        srv.stop()
+
+# ------------------------------------------------------------------------------------------ helpers
+ARM = """([img, key]) => {
+  window.__lat = null; window.__t0 = null;
+  const el = document.querySelector(img);
+  const down = e => { if (window.__t0 === null && e.key === key) window.__t0 = performance.now(); };
+  document.addEventListener('keydown', down, {capture: true});
+  const obs = new MutationObserver(() => {
+    obs.disconnect(); document.removeEventListener('keydown', down, {capture: true});
+    el.decode().catch(() => {}).then(() => { window.__lat = performance.now() - window.__t0; });
+  });
+  obs.observe(el, {attributes: true, attributeFilter: ['src']});
+}"""
+
+def _src(page, img): return page.get_attribute(img, 'src')
+def _text(page, sel): return page.inner_text(sel)
+
+def _key_latency(page, slider_sel, img_sel, key='ArrowRight', timeout=60):
+    "Focus a slider handle, press `key`, return ms from the key press to the new image decoded in the page."
+    before = _src(page, img_sel)
+    page.evaluate(ARM, [img_sel, key])
+    page.focus(f'{slider_sel} .noUi-handle')
+    page.keyboard.press(key)
+    page.wait_for_function('window.__lat !== null', timeout=timeout * 1000)
+    assert _src(page, img_sel) != before
+    return page.evaluate('window.__lat')
+
+def _set_readout(page, slider_sel, img_sel, value, timeout=60):
+    "Type `value` into a slider's editable readout and press Enter; returns the latency from Enter to the new image (ms)."
+    page.evaluate(ARM, [img_sel, 'Enter'])
+    ro = page.locator(f'{slider_sel} .widget-readout')
+    ro.click(); page.keyboard.press('Control+A'); page.keyboard.type(str(value)); page.keyboard.press('Enter')
+    page.wait_for_function('window.__lat !== null', timeout=timeout * 1000)
+    return page.evaluate('window.__lat')
+
+def _shot(page, sel, path):
+    page.locator(sel).first.scroll_into_view_if_needed()
+    page.locator(sel).first.screenshot(path=str(path))
+    return path.read_bytes()
+
+def _record(artifacts, key, value):
+    f = artifacts / 'widgets_latency.json'
+    d = json.loads(f.read_text()) if f.exists() else {}
+    d[key] = value
+    f.write_text(json.dumps(d, indent=1))
+
+# ------------------------------------------------------------------------------------------ tests
+def test_alpha_slider_changes_figure_and_readout(app, artifacts):
+    page = app
+    img, sl, ro = 'img.difflab-alpha-image', '.difflab-alpha-alpha', '.difflab-alpha-readout'
+    shot0 = _shot(page, '.difflab-alpha', artifacts / 'widgets_alpha_1.50.png')
+    read0 = _text(page, ro)
+    assert '1.50' in page.inner_text(f'{sl} .widget-readout')
+    lat = [_key_latency(page, sl, img, 'ArrowLeft') for _ in range(4)]          # 1.50 -> 1.30
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText !== {json.dumps(read0)}")
+    read1 = _text(page, ro)
+    assert read1 != read0 and '1.30' in read1 and '1.30' in page.inner_text(f'{sl} .widget-readout')
+    shot1 = _shot(page, '.difflab-alpha', artifacts / 'widgets_alpha_1.30.png')
+    assert shot1 != shot0
+    lat += [_key_latency(page, sl, img, 'ArrowRight') for _ in range(2)]
+    lat_scale = [_key_latency(page, '.difflab-alpha-scale', img, k) for k in ('ArrowRight', 'ArrowLeft', 'ArrowRight')]
+    _record(artifacts, 'alpha', lat); _record(artifacts, 'alpha_scale', lat_scale)
+    _record(artifacts, 'voila_startup_s', round(page.startup_s, 1))
+    print(f'alpha slider latency ms: {[round(x) for x in lat]} (median {statistics.median(lat):.0f}); scale: {[round(x) for x in lat_scale]}')
+    assert not page.errors, page.errors
+
+def test_schedule_sliders(app, artifacts):
+    page, img = app, 'img.difflab-schedules-image'
+    out = {}
+    for name, key in (('T', 'ArrowLeft'), ('alpha', 'ArrowLeft'), ('loc', 'ArrowRight'), ('scale', 'ArrowRight'), ('sigma_max', 'ArrowRight')):
+        out[name] = [_key_latency(page, f'.difflab-schedules-{name}', img, key) for _ in range(2)]
+    _record(artifacts, 'schedules', out)
+    _shot(page, '.difflab-schedules', artifacts / 'widgets_schedules.png')
+    print('schedule slider latency ms:', {k: [round(x) for x in v] for k, v in out.items()})
+    assert not page.errors, page.errors
+
+def test_forward_explorer_two_times(app, artifacts):
+    page, img, sl, ro = app, 'img.difflab-forward-image', '.difflab-forward-t', '.difflab-forward-readout'
+    lat = [_set_readout(page, sl, img, 0.2)]
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('0.20')")
+    a = _shot(page, '.difflab-forward', artifacts / 'widgets_forward_t0.2.png')
+    lat.append(_set_readout(page, sl, img, 0.8))
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('0.80')")
+    b = _shot(page, '.difflab-forward', artifacts / 'widgets_forward_t0.8.png')
+    assert a != b
+    lat += [_key_latency(page, sl, img, k) for k in ('ArrowLeft', 'ArrowLeft', 'ArrowRight')]
+    # digits, then a heavy-tailed process: the picture changes kind and alpha becomes active
+    page.select_option('.difflab-forward-dataset select', 'digits')
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('digits')")
+    page.select_option('.difflab-forward-process select', 'DLPM')
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('DLPM')")
+    lat_alpha = [_key_latency(page, '.difflab-forward-alpha', img, k) for k in ('ArrowLeft', 'ArrowLeft', 'ArrowRight')]
+    _shot(page, '.difflab-forward', artifacts / 'widgets_forward_dlpm_digits.png')
+    _record(artifacts, 'forward_t', lat); _record(artifacts, 'forward_alpha', lat_alpha)
+    print(f'forward t latency ms: {[round(x) for x in lat]}; alpha (DLPM, digits): {[round(x) for x in lat_alpha]}')
+    assert not page.errors, page.errors
+
+def test_train_and_sample_in_browser(app, artifacts):
+    page, img = app, 'img.difflab-train-image'
+    page.locator('.difflab-train').scroll_into_view_if_needed()
+    for sel, val in (('.difflab-train-steps', 200), ('.difflab-train-budget', 10)):
+        ro = page.locator(f'{sel} .widget-readout')
+        ro.click(); page.keyboard.press('Control+A'); page.keyboard.type(str(val)); page.keyboard.press('Enter')
+    page.select_option('.difflab-train-sample_steps select', '100')
+    page.wait_for_function("() => document.querySelector('.difflab-train-steps .widget-readout').innerText.trim() === '200'")
+    t0 = time.perf_counter()
+    page.click('.difflab-train-button')
+    page.wait_for_function("() => document.querySelector('.difflab-train-status').innerText.includes('SWD')", timeout=180_000)
+    took = time.perf_counter() - t0
+    assert page.inner_text('.difflab-train-error').strip() == ''
+    status = page.inner_text('.difflab-train-status')
+    _shot(page, '.difflab-train', artifacts / 'widgets_train_done.png')
+    lat = [_key_latency(page, '.difflab-train-scrub', img, 'Home')]              # to the prior draw
+    _shot(page, '.difflab-train', artifacts / 'widgets_train_prior.png')
+    lat += [_key_latency(page, '.difflab-train-scrub', img, k) for k in ('ArrowRight', 'ArrowRight', 'End')]
+    _record(artifacts, 'train_scrub', lat); _record(artifacts, 'train_click_to_result_s', round(took, 1))
+    print(f'train-and-sample from click to result: {took:.1f} s; scrub latency ms {[round(x) for x in lat]}\n{status}')
+    assert not page.errors, page.errors
+
+def test_jupyterlab_smoke(browser, tmp_path, artifacts):
+    "Open a copy of the app notebook in JupyterLab, run all cells, and see the explorers appear."
+    pytest.importorskip('jupyterlab', reason='jupyterlab missing')
+    work = tmp_path / 'work'; work.mkdir()
+    shutil.copy(APP, work / 'app.ipynb')
+    srv = _Server([str(BIN / 'jupyter'), 'lab', '--allow-root', '--no-browser', '--ip=127.0.0.1', '--ServerApp.token=',
+                   '--ServerApp.password=', '--ServerApp.disable_check_xsrf=True', f'--ServerApp.root_dir={work}',
+                   '--LabApp.news_url=', '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
+                   f'--LabApp.workspaces_dir={tmp_path / "ws"}', f'--LabApp.user_settings_dir={tmp_path / "settings"}'],
+                  tmp_path, 'jupyterlab')
+    ctx = None
+    try:
+        ctx, page = _new_page(browser, srv.url)
+        page.goto(srv.url + 'lab/tree/app.ipynb?reset', timeout=START_S * 1000)
+        page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=START_S * 1000)
+        page.wait_for_function("() => document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')?.innerText.includes('Idle')",
+                               timeout=START_S * 1000)             # the kernel is up
+        page.locator('.jp-Notebook .jp-Cell').last.click()
+        page.click('.lm-MenuBar-itemLabel:text-is("Run")')
+        page.click('.lm-Menu-itemLabel:text-is("Run All Cells")')
+        page.wait_for_selector('.jp-OutputArea img.difflab-alpha-image[src^="blob:"]', timeout=START_S * 1000)
+        # lower explorers may sit outside JupyterLab's rendered window: attached is enough
+        page.wait_for_selector('.jp-OutputArea img.difflab-train-image[src^="blob:"]', state='attached', timeout=START_S * 1000)
+        assert page.locator('.jp-OutputArea .difflab-alpha-alpha').count() == 1
+        page.locator('.jp-OutputArea .difflab-alpha').scroll_into_view_if_needed()
+        lat = _key_latency(page, '.jp-OutputArea .difflab-alpha-alpha', '.jp-OutputArea img.difflab-alpha-image', 'ArrowLeft')
+        page.wait_for_function("() => document.querySelector('.jp-OutputArea .difflab-alpha-readout').innerText.includes('1.45')")
+        _record(artifacts, 'jupyterlab_alpha', lat)
+        page.screenshot(path=str(artifacts / 'widgets_jupyterlab.png'))
+        assert not page.errors, page.errors
+    finally:
+        if ctx is not None: ctx.close()
+        srv.stop()
