@@ -40,7 +40,7 @@ test: dev-install browser
 	$(BIN)/nbdev_export
 	@git diff --quiet -- difflab 2>/dev/null || { echo "nbdev_export changed difflab/: run nbdev_export and commit"; git --no-pager diff --stat -- difflab; exit 1; }
 	$(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 ## README.md is generated from nbs/index.ipynb (no Quarto needed)
 readme: dev-install

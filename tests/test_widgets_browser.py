@@ -90,6 +90,7 @@ def app(browser, tmp_path_factory):
             page.wait_for_selector(f'img.difflab-{name}-image[src^="blob:"]', timeout=START_S * 1000)
         page.startup_s = time.perf_counter() - t0
         yield page
+        if ctx.blocked: print(f'external requests refused (Voilà template assets): {sorted(set(ctx.blocked))[:5]}')
     finally:
         if ctx is not None: ctx.close()
         srv.stop()
@@ -162,7 +163,8 @@ def test_alpha_slider_changes_figure_and_readout(app, artifacts):
 def test_schedule_sliders(app, artifacts):
     page, img = app, 'img.difflab-schedules-image'
     out = {}
-    for name, key in (('T', 'ArrowLeft'), ('alpha', 'ArrowLeft'), ('loc', 'ArrowRight'), ('scale', 'ArrowRight'), ('sigma_max', 'ArrowRight')):
+    for name, key in (('T', 'ArrowLeft'), ('s', 'ArrowRight'), ('alpha', 'ArrowLeft'), ('loc', 'ArrowRight'), ('scale', 'ArrowRight'),
+                      ('sigma_max', 'ArrowRight'), ('beta1', 'ArrowLeft')):
         out[name] = [_key_latency(page, f'.difflab-schedules-{name}', img, key) for _ in range(2)]
     _record(artifacts, 'schedules', out)
     _shot(page, '.difflab-schedules', artifacts / 'widgets_schedules.png')
