@@ -5,7 +5,8 @@ the training time (wall and CPU seconds) and the sliced Wasserstein distance to 
 to the data-to-data floor and a Gaussian fit.
 
     .venv/bin/python tools/bench_moons.py                 # the documented recipe
-    .venv/bin/python tools/bench_moons.py --steps 3000 --lr 3e-3 --seeds 0 1 2
+    .venv/bin/python tools/bench_moons.py --seeds 0 1 2 3 4          # five seeds
+    .venv/bin/python tools/bench_moons.py --schedule linear --sample_steps 1000 --lr 3e-3
 """
 import argparse, json, time
 import torch
@@ -18,8 +19,9 @@ def main(argv=None):
     from difflab.metrics import sliced_wasserstein
     r = DDPM.recipe_2d()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for k, v in {**r['process'], **r['model'], **r['fit'], **r['sample']}.items():
-        ap.add_argument('--' + k, type=type(v) if v is not None else float, default=v)
+    opts = {**r['process'], **r['model'], **r['fit'], **{'sample_' + k: v for k, v in r['sample'].items()}}
+    for k, v in opts.items():
+        ap.add_argument('--' + k, type=type(v), default=v)
     ap.add_argument('--n_data', type=int, default=r['n_data'])
     ap.add_argument('--seeds', type=int, nargs='+', default=[0])
     ap.add_argument('--threads', type=int, default=1)
@@ -43,7 +45,7 @@ def main(argv=None):
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         torch.manual_seed(seed + 1)
         s0 = time.perf_counter()
-        xs = proc.sample(ema, (4000, 2), **pick(r['sample']))
+        xs = proc.sample(ema, (4000, 2), **{k: a['sample_' + k] for k in r['sample']})
         swd = sliced_wasserstein(xs, ref).item()
         out.append(dict(seed=seed, train_wall_s=round(wall, 2), train_cpu_s=round(cpu, 2), sample_s=round(time.perf_counter() - s0, 2), swd=round(swd, 4)))
         print(json.dumps(out[-1]))
