@@ -109,7 +109,7 @@ def worker(out):
     from difflab.cli import main
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        res['cli_rc'] = main(['train', '--config', 'moons_ddpm', '--root', str(out / 'runs'), '--name', 'cli', 'steps=100',
+        res['cli_rc'] = main(['train', '--config', 'moons_ddpm', '--root', str(out / 'runs'), '--name', 'cli', 'steps=100', 'batch_size=128',
                               'n_data=4000', '--no-progress'])
     res['cli_stdout'] = buf.getvalue(); tick.append(time.perf_counter())
     res['ticks'] = [round(b - a, 2) for a, b in zip(tick, tick[1:])]
@@ -159,7 +159,7 @@ def test_two_processes_match_one(tmp_path):
     assert r0['saves'] == [20, 40] and r1['saves'] == [], (r0['saves'], r1['saves'])
     assert r0['logged'] == [10, 20, 30, 40] and r1['logged'] == []
     assert r0['cli_rc'] == r1['cli_rc'] == 0
-    assert r0['cli_stdout'].count('trained ddpm on moons') == 1 and 'over 2 processes' in r0['cli_stdout'] and r1['cli_stdout'] == ''
+    assert r0['cli_stdout'].count('trained ddpm on moons') == 1 and 'on 2 processes' in r0['cli_stdout'] and r1['cli_stdout'] == ''
     assert r0['dist_still_up'] and r1['dist_still_up']
     run = tmp_path / 'runs' / 'cli'
     lines = [json.loads(l) for l in (run / 'metrics.jsonl').read_text().splitlines()]

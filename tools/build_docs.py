@@ -364,7 +364,12 @@ def process_nb(path, rel, api):
              'source': c.source or ''}
         d['metadata'].pop('language', None)
         if c.cell_type == 'code': d.update(outputs=_clean(list(c.get('outputs', []))), execution_count=None)
-        if c.cell_type == 'markdown' and c.get('attachments'): d['attachments'] = _clean(dict(c.attachments))
+        if c.cell_type == 'markdown' and c.get('attachments'):
+            # inline attachments as data URIs: Sphinx resolves `attachment:` paths wrongly for notebooks in sub-folders
+            for name, bundle in dict(c.attachments).items():
+                mime, data = next(iter(dict(bundle).items()))
+                data = ''.join(data) if isinstance(data, list) else data
+                d['source'] = d['source'].replace(f'attachment:{name}', f'data:{mime};base64,{data.strip()}')
         cells.append(d)
     meta = _clean(dict(nb.get('metadata', {})))
     meta.pop('jupytext', None)
