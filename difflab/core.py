@@ -11,22 +11,34 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['SMALL_MODEL_PARAMS', 'check_range', 'check_choice', 'bcast', 't_to_index', 'index_to_t', 'seed_everything',
-           'default_device', 'model_device', 'auto_threads', 'num_threads', 'guided', 'shipped_path',
+__all__ = ['SMALL_MODEL_PARAMS', 'check_range', 'check_int', 'check_choice', 'bcast', 't_to_index', 'index_to_t',
+           'seed_everything', 'default_device', 'model_device', 'auto_threads', 'num_threads', 'guided', 'shipped_path',
            'DiffusionProcess']
 
 # %% ../nbs/00_core.ipynb #05e07ba5
+def _range_text(lo, hi, lo_open, hi_open) -> str:
+    l = '(-inf' if lo is None else ('(' if lo_open else '[') + f'{lo:g}'
+    h = 'inf)' if hi is None else f'{hi:g}' + (')' if hi_open else ']')
+    return f'{l}, {h}'
+
 def check_range(name:str, value, lo=None, hi=None, lo_open=False, hi_open=False):
-    "Raise `ValueError` naming `name` unless `lo <(=) value <(=) hi`; returns `value`."
+    "Raise `ValueError` naming `name` unless `value` is finite and `lo <(=) value <(=) hi`; returns `value`."
+    if isinstance(value, bool): raise ValueError(f"{name} must be a number, got {value!r}")
     try: v = float(value)
-    except (TypeError, ValueError): raise ValueError(f"{name} must be a number, got {value!r}") from None
-    bad = (math.isnan(v) or (lo is not None and (v <= lo if lo_open else v < lo))
+    except (TypeError, ValueError, RuntimeError): raise ValueError(f"{name} must be a number, got {value!r}") from None
+    bad = (not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo))
            or (hi is not None and (v >= hi if hi_open else v > hi)))
     if bad:
-        l = '(-inf' if lo is None else ('(' if lo_open else '[') + f'{lo:g}'
-        h = 'inf)' if hi is None else f'{hi:g}' + (')' if hi_open else ']')
-        raise ValueError(f"{name} must be in {l}, {h}, got {value!r}")
+        what = 'in' if math.isfinite(v) else 'a finite number in'
+        raise ValueError(f"{name} must be {what} {_range_text(lo, hi, lo_open, hi_open)}, got {value!r}")
     return value
+
+def check_int(name:str, value, lo=None, hi=None) -> int:
+    "Raise `ValueError` naming `name` unless `value` is an integer (or an integral float) in `[lo, hi]`; returns it as `int`."
+    check_range(name, value, lo, hi)
+    v = float(value)
+    if v != int(v): raise ValueError(f"{name} must be an integer in {_range_text(lo, hi, False, False)}, got {value!r}")
+    return int(v)
 
 def check_choice(name:str, value, choices):
     "Raise `ValueError` naming `name` unless `value` is one of `choices`; returns `value`."

@@ -307,19 +307,8 @@ class Gap:
         return p in self.params.split() and v in self.values
 
 _INT = ('0.5', '1.5', '2.5', '8.5')     # the non-integer probe of Int(lo) is lo + 0.5
-_CORE_INF = ('DLPM.mom_draws DLPM.clamp LIM.clamp LIM.s Reflected.sigma_max Reflected.snr Reflected.corrector_steps Reflected.rtol '
-             'Reflected.atol Reflected.nll_steps MDM.M MDM.beta0 MDM.beta1 MDM.v0_var MDM.cld.M DiffusionProcess.sample.steps '
-             'Reflected.nll.steps InfoDiffusion.nll.steps InfoDiffusion.nll.bins TimeMLP.dim TimeMLP.hidden TimeMLP.blocks TimeMLP.emb_dim '
-             'TimeMLP.num_classes TimeMLP.n_freq TimeMLP.min_freq TimeMLP.max_freq TimeMLP.scale UNet.in_ch UNet.size UNet.ch UNet.num_res '
-             'UNet.num_classes UNet.n_freq UNet.min_freq UNet.max_freq UNet.scale fit.steps fit.batch_size fit.lr fit.warmup fit.clip '
-             'fit.weight_decay fit.ckpt_every fit.log_every toy2d[swissroll].noise toy2d[spiral].noise toy2d[8gaussians].radius '
-             'toy2d[8gaussians].std toy2d[gmm_grid].std toy2d[sas_grid].scale toy2d[student_t].df long_tailed.imbalance long_tailed.n_max '
-             'sample_stable.clamp sample_stable_factor.clamp sliced_wasserstein.n_proj mmd.bandwidth msle_tail.n_grid Config.epochs Config.lr '
-             'Config.clip Config.weight_decay Config.guidance')
 
 GAPS = (
-    Gap(_CORE_INF, ('inf',), "check_range lets +inf through although it prints the range as [lo, inf): integer parameters then "
-        "crash in int() (OverflowError), real ones poison the run (lr=inf, sigma_max=inf)", '00_core'),
     Gap('DDPM.T', ('nan', 'inf'), "T is converted with int() before it is checked: OverflowError / 'cannot convert float NaN'", '10_ddpm'),
     Gap('DLPM.T', ('nan', 'inf'), "T is converted with int() before it is checked: OverflowError / 'cannot convert float NaN'", '11_dlpm'),
     Gap('DDPM.clip_x0', ('1.0',), "a number for clip_x0 raises TypeError (len of a float), not ValueError naming clip_x0", '10_ddpm'),
