@@ -179,12 +179,20 @@ class DiffusionProcess:
         "A draw from the terminal law (standard normal by default)."
         return torch.randn(tuple(shape), device=device, dtype=dtype)
 
+    @staticmethod
+    def _check_shape(shape) -> tuple:
+        "The sample shape as a tuple of positive ints, `(n, d)` or `(n, C, H, W)`; `ValueError` naming `shape` otherwise."
+        msg = f"shape must be a tuple of positive integers such as (n, d) or (n, C, H, W), got {shape!r}"
+        if isinstance(shape, (str, bytes)) or not hasattr(shape, '__len__') or len(shape) < 2: raise ValueError(msg)
+        try: return tuple(check_int('shape', s, 1) for s in shape)
+        except ValueError: raise ValueError(msg) from None
+
     def sample(self, model, shape, steps=None, y=None, guidance=0.0, sampler=None, return_path=False):
         "Run the reverse process from the prior with `steps` steps; returns data-shaped samples, and with `return_path` also every state (stacked on CPU)."
         if not self.samplers: raise NotImplementedError(f"{type(self).__name__} defines no sampler")
         sampler = check_choice('sampler', sampler or self.samplers[0], self.samplers)
-        steps = self.default_steps if steps is None else int(check_range('steps', steps, 1))
-        shape = tuple(int(s) for s in shape)
+        steps = self.default_steps if steps is None else check_int('steps', steps, 1)
+        shape = self._check_shape(shape)
         if y is not None:
             y = torch.as_tensor(y)
             if y.ndim == 0: y = y.expand(shape[0])
