@@ -10,11 +10,11 @@ from torch import nn, Tensor
 from .core import check_range, check_choice, auto_threads, num_threads
 
 # %% auto #0
-__all__ = ['PROCESSES', 'BOX_SCALE', 'RECIPE_2D', 'TTQ_PROCESSES', 'SETTINGS', 'SECTIONS', 'measure', 'paired_ratio',
-           'machine_info', 'make_process', 'available_processes', 'data_maps', 'bench_model', 'overhead_steps',
-           'bench_overhead', 'bench_stable_sampler', 'sample_2d', 'train_to_quality', 'bench_time_to_quality',
-           'bench_sampling', 'bench_oracle_sampling', 'bench_scaling', 'bench_threads', 'bench_gpu', 'run_bench',
-           'jsonable', 'bench_markdown']
+__all__ = ['PROCESSES', 'BOX_SCALE', 'RECIPE_2D', 'TTQ_PROCESSES', 'SETTINGS', 'SECTIONS', 'OVERHEAD_NOTES', 'measure',
+           'paired_ratio', 'machine_info', 'make_process', 'available_processes', 'data_maps', 'bench_model',
+           'overhead_steps', 'bench_overhead', 'bench_stable_sampler', 'sample_2d', 'train_to_quality',
+           'bench_time_to_quality', 'bench_sampling', 'bench_oracle_sampling', 'bench_scaling', 'bench_threads',
+           'bench_gpu', 'run_bench', 'jsonable', 'bench_markdown']
 
 # %% ../nbs/40_bench.ipynb #6a7894c0
 def _median(v) -> float:
@@ -386,6 +386,16 @@ def _md(head, rows) -> list:
     f = lambda v: '–' if v is None else (f'{v:.4g}' if isinstance(v, float) else str(v))
     return ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] + ['| ' + ' | '.join(map(f, r)) + ' |' for r in rows] + ['']
 
+OVERHEAD_NOTES = (
+    "What the overhead is made of (details in the bench notebook): **reflected** — the heat-kernel score of the target "
+    "(two short series, score only, about 0.25 ms for 2,048 coordinates); **infodiff** — one float64 evaluation of the "
+    "log-SNR map and the closed-form standard-normal control variate; **dlpm / lim** — the α-stable noise; "
+    "**mdm_vp / mdm_cld** — no matrix exponential (the transitions are tabulated once), about forty small tensor operations "
+    "forward and backward; **mdm_learned** — exact transitions recomputed with gradients at every step at up to 128 distinct "
+    "times (two batched float64 matrix exponentials, each only where it is used, their Fréchet derivatives, Cholesky "
+    "factors and solves): a fixed cost of a few ms per step that no exact shortcut removes; it is a small fraction of a "
+    "UNet step (digits column). Ratios move by about ±0.03 with the machine's load.")
+
 def bench_markdown(res:dict, command:str='difflab bench --json bench.json') -> str:
     "Markdown tables of a `run_bench` result, for the docs."
     m, L = res.get('meta', {}), []
@@ -398,6 +408,7 @@ def bench_markdown(res:dict, command:str='difflab bench --json bench.json') -> s
         L += _md(['process', '2D ratio', '2D bare ms', '2D step ms', 'digits ratio', 'digits bare ms', 'digits step ms'],
                  [[k, d2.get(k, {}).get('ratio'), d2.get(k, {}).get('bare_ms'), d2.get(k, {}).get('process_ms'),
                    dd.get(k, {}).get('ratio'), dd.get(k, {}).get('bare_ms'), dd.get(k, {}).get('process_ms')] for k in dict.fromkeys(list(d2) + list(dd))])
+        L += [OVERHEAD_NOTES, '']
     if 'stable' in res:
         st = res['stable']
         L += [f"## α-stable sampler (α = {st['alpha']}, {st['n']:,} draws; scipy timed at {st['scipy_draws']:,} draws and scaled)", '']

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from .experiment import (Config, ConfigError, load_config, train, load_run, run_dir, demo, apply_overrides,
                                 config_from_dict, save_config)
+from .train import CheckpointError
 
 # %% auto #0
 __all__ = ['FLAG_KEYS', 'make_parser', 'cli_overrides', 'config_of', 'evaluate', 'display', 'grid_points', 'sweep', 'main']
@@ -200,8 +201,9 @@ def main(argv=None) -> int:
     "Entry point of the `difflab` console script."
     args = make_parser().parse_args(argv)
     try: return _run(args)
-    except (ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"difflab {args.cmd}: error: {e}", file=sys.stderr); return 2
+    except (ConfigError, ValueError, CheckpointError, FloatingPointError, OSError) as e:   # what the user can fix: one line, exit 2
+        msg = '; '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
+        print(f"difflab {args.cmd}: error: {msg}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         if int(os.environ.get('RANK', '0')) == 0:
             print(f"difflab {args.cmd}: interrupted; a checkpoint was saved where one was due (resume with --resume)", file=sys.stderr)

@@ -8,7 +8,7 @@ import math, inspect
 import numpy as np
 import torch
 from torch import Tensor
-from .core import check_range, check_choice
+from .core import check_range, check_int, check_choice
 from .stable import sample_stable
 
 # %% auto #0
@@ -140,8 +140,7 @@ def _options(fn, name, kw):
 def toy2d(name:str, n:int, seed:int=0, return_labels:bool=False, **options):
     "`n` points of the 2D toy set `name` as an `(n, 2)` float32 tensor (and int64 component labels if `return_labels`)."
     check_choice('name', name, toy2d_names)
-    if isinstance(n, bool) or int(n) != n: raise ValueError(f"n must be a positive integer, got {n!r}")
-    n = int(check_range('n', n, 1))
+    n = check_int('n', n, 1)
     fn = _TOY2D[name]
     _options(fn, name, options)
     x, y = fn(n, np.random.default_rng(seed), **options)
@@ -170,8 +169,7 @@ def _uint8_to_pm1(a) -> Tensor:
 # %% ../nbs/01_data.ipynb #e0762362
 def digits(size:int=8):
     "scikit-learn's 1797 8x8 digits as images `(N, 1, size, size)` float32 in [-1, 1] and int64 labels 0..9."
-    if isinstance(size, bool) or int(size) != size: raise ValueError(f"size must be an integer in [8, 64], got {size!r}")
-    size = int(check_range('size', size, 8, 64))
+    size = check_int('size', size, 8, 64)
     from sklearn.datasets import load_digits
     d = load_digits()
     x = torch.as_tensor(d.images, dtype=torch.float32)[:, None] / 8 - 1
@@ -182,8 +180,8 @@ def digits(size:int=8):
 # %% ../nbs/01_data.ipynb #aee266e0
 def long_tailed_counts(n_max:int, imbalance:float, num_classes:int) -> list:
     "Per-class counts `int(n_max * imbalance ** (-i / (num_classes - 1)))` of the exponential long-tailed profile."
-    check_range('imbalance', imbalance, 1); check_range('n_max', n_max, 1); check_range('num_classes', num_classes, 1)
-    if num_classes == 1: return [int(n_max)]
+    check_range('imbalance', imbalance, 1); n_max, num_classes = check_int('n_max', n_max, 1), check_int('num_classes', num_classes, 1)
+    if num_classes == 1: return [n_max]
     return [int(n_max * imbalance ** (-i / (num_classes - 1))) for i in range(num_classes)]
 
 def long_tailed(images:Tensor, labels:Tensor, imbalance:float, n_max:int|None=None, seed:int=0):
@@ -192,7 +190,7 @@ def long_tailed(images:Tensor, labels:Tensor, imbalance:float, n_max:int|None=No
     if labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
     classes, avail = labels.unique(return_counts=True)
-    if n_max is None: n_max = int(avail.min())
+    n_max = int(avail.min()) if n_max is None else check_int('n_max', n_max, 1)
     counts = long_tailed_counts(n_max, imbalance, len(classes))
     g, keep = torch.Generator().manual_seed(seed), []
     for c, a, k in zip(classes.tolist(), avail.tolist(), counts):

@@ -8,29 +8,37 @@ import math
 import torch
 from torch import Tensor
 from fastcore.basics import patch
-from .core import DiffusionProcess, check_range, check_choice, bcast, index_to_t, t_to_index, model_device, shipped_path
+from .core import DiffusionProcess, check_range, check_int, check_choice, bcast, index_to_t, t_to_index, model_device, shipped_path
 from .schedules import linear_betas, cosine_betas
 
 # %% auto #0
 __all__ = ['PRETRAINED', 'DDPM', 'load_pretrained']
 
 # %% ../nbs/10_ddpm.ipynb #f230d99e
+def _clip_range(clip_x0):
+    "`None`, or `clip_x0` as a float pair `(lo, hi)` with `lo < hi`; a number `c > 0` stands for `(-c, c)`."
+    msg = f"clip_x0 must be None, a number c > 0 (the range (-c, c)) or a pair (lo, hi) with lo < hi, got {clip_x0!r}"
+    if clip_x0 is None: return None
+    if isinstance(clip_x0, (str, bytes, bool)): raise ValueError(msg)
+    if not hasattr(clip_x0, '__len__'):
+        try: c = float(check_range('clip_x0', clip_x0, 0, lo_open=True))
+        except ValueError: raise ValueError(msg) from None
+        return (-c, c)
+    try: lo, hi = (float(check_range('clip_x0', v)) for v in clip_x0) if len(clip_x0) == 2 else (0., 0.)
+    except ValueError: raise ValueError(msg) from None
+    if not lo < hi: raise ValueError(msg)
+    return (lo, hi)
+
 class DDPM(DiffusionProcess):
-    "DDPM with `T` steps, a 'linear' or 'cosine' schedule and ε-prediction; samplers 'ancestral' (`variance` 'small' β̃ or 'large' β) and 'ddim' (stochasticity `eta`); `clip_x0=(lo, hi)` clamps x̂0."
+    "DDPM with `T` steps, a 'linear' or 'cosine' schedule and ε-prediction; samplers 'ancestral' (`variance` 'small' β̃ or 'large' β) and 'ddim' (stochasticity `eta`); `clip_x0=(lo, hi)` (or `c` for `(-c, c)`) clamps x̂0."
     samplers = ('ancestral', 'ddim')
     likelihood_note = "the ELBO (nats) with a Gaussian decoder at the last step"
 
     def __init__(self, T:int=1000, schedule:str='linear', variance:str='small', eta:float=0.0, clip_x0=None):
-        if isinstance(T, bool) or not isinstance(T, (int, float)) or T != int(T) or T < 1:
-            raise ValueError(f"T must be an integer in [1, inf), got {T!r}")
-        self.T, self.schedule = int(T), check_choice('schedule', schedule, ('linear', 'cosine'))
+        self.T, self.schedule = check_int('T', T, 1), check_choice('schedule', schedule, ('linear', 'cosine'))
         self.variance = check_choice('variance', variance, ('small', 'large'))
         self.eta = float(check_range('eta', eta, 0, 1))
-        if clip_x0 is not None:
-            if len(clip_x0) != 2 or not float(clip_x0[0]) < float(clip_x0[1]):
-                raise ValueError(f"clip_x0 must be None or a pair (lo, hi) with lo < hi, got {clip_x0!r}")
-            clip_x0 = (float(clip_x0[0]), float(clip_x0[1]))
-        self.clip_x0 = clip_x0
+        self.clip_x0 = _clip_range(clip_x0)
         self.betas = linear_betas(self.T) if schedule == 'linear' else cosine_betas(self.T)
         self.alpha_bar = torch.cumprod(1 - self.betas, 0)
         self.logsnr = (self.alpha_bar / (1 - self.alpha_bar)).log()
@@ -86,7 +94,7 @@ def q_sample(self:DDPM, x0:Tensor, t:Tensor, noise=None):
 @patch
 def timesteps(self:DDPM, steps:int) -> list:
     "Step indices visited by a sampler with `steps` steps, from T-1 down to 0 (evenly spaced; all of them when `steps == T`)."
-    steps = int(check_range('steps', steps, 1, self.T))
+    steps = check_int('steps', steps, 1, self.T)
     if steps == 1: return [self.T - 1]
     return torch.linspace(self.T - 1, 0, steps, dtype=torch.float64).round().long().tolist()
 

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 from fastcore.basics import patch
-from .core import DiffusionProcess, check_range, check_choice, bcast, t_to_index, index_to_t
+from .core import DiffusionProcess, check_range, check_int, check_choice, bcast, t_to_index, index_to_t
 from .schedules import cosine_alpha_bar
 from .stable import sample_stable, sample_stable_factor
 
@@ -24,11 +24,9 @@ class DLPM(DiffusionProcess):
     def __init__(self, alpha:float=1.8, T:int=100, isotropic:bool=True, loss_type:str='l2', mom_draws:int=5,
                  clamp:float|None=None, eta:float=0.0):
         self.alpha = float(check_range('alpha', alpha, 0, 2, lo_open=True))
-        if isinstance(T, bool) or not isinstance(T, (int, float)) or T != int(T) or T < 1:
-            raise ValueError(f"T must be an integer in [1, inf), got {T!r}")
-        self.T, self.isotropic = int(T), bool(isotropic)
+        self.T, self.isotropic = check_int('T', T, 1), bool(isotropic)
         self.loss_type = check_choice('loss_type', loss_type, ('l2', 'mom', 'mse'))
-        self.mom_draws = int(check_range('mom_draws', mom_draws, 1))
+        self.mom_draws = check_int('mom_draws', mom_draws, 1)
         self.clamp = None if clamp is None else float(check_range('clamp', clamp, 0, lo_open=True))
         self.eta = float(check_range('eta', eta, 0, 1))
         self.default_steps = self.T
@@ -39,6 +37,7 @@ class DLPM(DiffusionProcess):
         self.sigma_bar = (1 - ab) ** (1 / a)
         self.gamma = torch.cat([ab.new_ones(1), ab[1:] / ab[:-1]]) ** (1 / a)
         self.sigma = (1 - self.gamma ** a) ** (1 / a)
+        self._tables = {}                                    # (device, dtype) -> (T+1, 2) table of (gamma_bar, sigma_bar)
 
     def __repr__(self):
         return (f"DLPM(alpha={self.alpha}, T={self.T}, isotropic={self.isotropic}, loss_type={self.loss_type!r}, "
@@ -47,6 +46,12 @@ class DLPM(DiffusionProcess):
     def level(self, t) -> Tensor:
         "Noise level `j` in 1..T (index into the schedule arrays; 0 is clean data) of public times `t = j/T`."
         return t_to_index(torch.as_tensor(t), self.T) + 1
+
+    def table(self, device=None, dtype=torch.float64) -> Tensor:
+        "`(gamma_bar, sigma_bar)` side by side, shape `(T+1, 2)`, on `device` in `dtype`: converted once, then cached."
+        key = (torch.device(device or 'cpu'), dtype)
+        if key not in self._tables: self._tables[key] = torch.stack([self.gamma_bar, self.sigma_bar], 1).to(*key).contiguous()
+        return self._tables[key]
 
     def signal_noise(self, t):
         "`(gamma_bar, sigma_bar)` at times `t` (float64): `x_t = gamma_bar x0 + sigma_bar eps`."
@@ -57,7 +62,7 @@ class DLPM(DiffusionProcess):
 @patch
 def sample_t(self:DLPM, n:int, device=None, dtype=torch.float32) -> Tensor:
     "Training times: a uniformly random level j in 1..T, returned as t = j/T."
-    return ((torch.randint(self.T, (int(n),), device=device) + 1) / self.T).to(dtype)
+    return torch.randint(1, self.T + 1, (int(n),), device=device, dtype=dtype).div_(self.T)
 
 @patch
 def noise(self:DLPM, shape, device=None, dtype=torch.float32, clamp=None) -> Tensor:
@@ -68,9 +73,12 @@ def noise(self:DLPM, shape, device=None, dtype=torch.float32, clamp=None) -> Ten
 def q_sample(self:DLPM, x0:Tensor, t:Tensor, noise=None):
     "`x_t = gamma_bar x0 + sigma_bar eps` with SaS `eps` (its factor clamped at `self.clamp` if set); the target is `eps`."
     eps = self.noise(x0.shape, x0.device, x0.dtype, self.clamp) if noise is None else noise
-    j = self.level(torch.as_tensor(t).cpu())
-    gb, sb = self.gamma_bar[j].to(x0.device, x0.dtype), self.sigma_bar[j].to(x0.device, x0.dtype)
-    return bcast(gb, x0) * x0 + bcast(sb, x0) * eps, eps
+    t = torch.as_tensor(t, device=x0.device)
+    j = (t * self.T).round_().long().clamp_(1, self.T) if t.is_floating_point() else self.level(t)   # = self.level(t)
+    if j.ndim > 1 or (j.ndim == 1 and j.shape[0] not in (1, x0.shape[0])):
+        raise ValueError(f"t must be a scalar or have shape ({x0.shape[0]},), got {tuple(t.shape)}")
+    gb, sb = self.table(x0.device, x0.dtype).index_select(0, j.view(-1)).view(-1, 2, *([1] * (x0.ndim - 1))).unbind(1)
+    return torch.addcmul(gb * x0, sb, eps), eps
 
 # %% ../nbs/11_dlpm.ipynb #abc71b91
 def _pred(model, xt, c, y):
@@ -80,13 +88,14 @@ def _pred(model, xt, c, y):
 def loss(self:DLPM, model, x0:Tensor, y=None) -> Tensor:
     "Training loss: per-example L2 norm of the noise error averaged over the batch ('l2'), its median of means over `mom_draws` noise draws ('mom'), or the mean squared error ('mse')."
     x0 = self.check_x0(x0)
-    def per_example():
+    def batch_mean():                                  # one noise draw: mean squared error, or mean per-example norm
         t = self.sample_t(x0.shape[0], device=x0.device, dtype=x0.dtype)
         xt, eps = self.q_sample(x0, t)
-        err = (_pred(model, xt, self.cond(t), y) - eps).pow(2).flatten(1).mean(1)
-        return err if self.loss_type == 'mse' else err.clamp_min(1e-12).sqrt()
-    if self.loss_type != 'mom': return per_example().mean()
-    return torch.stack([per_example().mean() for _ in range(self.mom_draws)]).median()
+        err = (_pred(model, xt, self.cond(t), y) - eps).flatten(1)
+        return err.pow(2).mean() if self.loss_type == 'mse' else torch.linalg.vector_norm(err, dim=1).mean()
+    if self.loss_type == 'mse': return batch_mean()
+    m = batch_mean() if self.loss_type == 'l2' else torch.stack([batch_mean() for _ in range(self.mom_draws)]).median()
+    return m * x0[0].numel() ** -0.5                   # norm / sqrt(d) = root of the mean square over coordinates
 
 # %% ../nbs/11_dlpm.ipynb #adfbf94e
 @patch

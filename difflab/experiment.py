@@ -12,8 +12,8 @@ import torch.distributed as dist
 from .core import check_choice, check_range, seed_everything, default_device
 
 # %% auto #0
-__all__ = ['PROCESSES', 'IMAGE_SETS', 'ConfigError', 'Config', 'config_from_dict', 'config_dirs', 'find_config', 'parse_override',
-           'apply_overrides', 'load_config', 'save_config', 'process_class', 'build_process', 'build_data',
+__all__ = ['PROCESSES', 'IMAGE_SETS', 'process_class', 'ConfigError', 'Config', 'config_from_dict', 'config_dirs', 'find_config',
+           'parse_override', 'apply_overrides', 'load_config', 'save_config', 'build_process', 'build_data',
            'build_model', 'run_dir', 'init_distributed', 'train', 'load_run', 'demo']
 
 # %% ../nbs/30_experiment.ipynb #e73ce3d5
@@ -21,6 +21,11 @@ PROCESSES = {'ddpm': ('difflab.ddpm', 'DDPM'), 'dlpm': ('difflab.dlpm', 'DLPM'),
              'reflected': ('difflab.reflected', 'Reflected'), 'mdm': ('difflab.mdm', 'MDM'),
              'infodiff': ('difflab.infodiff', 'InfoDiffusion')}
 IMAGE_SETS = ('digits', 'digits16', 'digits_lt', 'mnist', 'fashion_mnist', 'cifar10', 'cifar10_lt')
+
+def process_class(method:str):
+    "The `DiffusionProcess` subclass named `method`."
+    mod, cls = PROCESSES[check_choice('method', method, tuple(PROCESSES))]
+    return getattr(importlib.import_module(mod), cls)
 
 class ConfigError(ValueError):
     "A bad config file, key or value; the CLI prints it on one line and exits with code 2."
@@ -68,6 +73,10 @@ class Config:
             for k in ('epochs', 'warmup', 'weight_decay', 'guidance', 'reverse_steps'): check_range(k, getattr(self, k), 0)
             check_range('lr', self.lr, 0, lo_open=True); check_range('ema', self.ema, 0, 1, hi_open=True)
             check_range('label_dropout', self.label_dropout, 0, 1); check_range('clip', self.clip, 0, lo_open=True)
+            samplers = process_class(self.method).samplers       # a class attribute: known before anything is built
+            if self.sampler and self.sampler not in samplers:
+                raise ValueError(f"sampler must be '' (the default, {samplers[0]!r}) or one of {', '.join(map(repr, samplers))} "
+                                 f"for method {self.method!r}; got {self.sampler!r}")
         except ValueError as e: raise ConfigError(str(e)) from None
         if not self.name or '/' in self.name or self.name.startswith('.'): raise ConfigError(f"name must be a plain directory name, got {self.name!r}")
         return self
@@ -147,11 +156,6 @@ def save_config(cfg:Config, path) -> Path:
     return path
 
 # %% ../nbs/30_experiment.ipynb #628b5e1f
-def process_class(method:str):
-    "The `DiffusionProcess` subclass named `method`."
-    mod, cls = PROCESSES[check_choice('method', method, tuple(PROCESSES))]
-    return getattr(importlib.import_module(mod), cls)
-
 def build_process(cfg:Config):
     "Instantiate the config's process from `process_args` (unknown arguments name the valid ones)."
     cls = process_class(cfg.method)

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .core import DiffusionProcess, check_range, check_choice, bcast, model_device, auto_threads, num_threads
+from .core import DiffusionProcess, check_range, check_int, check_choice, bcast, model_device, auto_threads, num_threads
 
 # %% auto #0
 __all__ = ['GaussianBase', 'imm_curve', 'imm_nll', 'InfoDiffusion', 'loc_scale_from_curve', 'curve_nll']
@@ -194,7 +194,7 @@ def _discrete(process, model, x, y, output, gen, chunk, c, al, base, bins, xrang
     "−log P(x) in nats for data on the grid of `bins` levels spanning `xrange`."
     xlo, xhi = float(xrange[0]), float(xrange[1])
     if not xlo < xhi: raise ValueError(f"xrange must be (lo, hi) with lo < hi, got {xrange!r}")
-    delta = (xhi - xlo) / (int(check_range('bins', bins, 2)) - 1)
+    delta = (xhi - xlo) / (check_int('bins', bins, 2) - 1)
     k = (x.double() - xlo) / delta
     if bool((k < -1e-3).any() or (k > bins - 1 + 1e-3).any() or ((k - k.round()).abs() > 1e-3).any()):
         raise ValueError(f"discrete=True needs x on the grid of {bins} levels spanning {xrange}; rescale the data or pass discrete=False")
@@ -230,7 +230,7 @@ def imm_nll(process, model, x:Tensor, y=None, steps:int=100, base='normal', pair
             seed:int=0, chunk:int=65536) -> Tensor:
     "−log p(x) per example (shape (n,)) of a model trained with any Gaussian `process`, by the I-MMSE relation; `steps` network evaluations per example."
     x = process.check_x0(x)
-    steps = int(check_range('steps', steps, 2)); check_choice('output', output, ('eps', 'x0', 'score'))
+    steps, bins = check_int('steps', steps, 2), check_int('bins', bins, 2); check_choice('output', output, ('eps', 'x0', 'score'))
     check_choice('unit', unit, ('nats', 'bpd'))
     own = isinstance(process, InfoDiffusion)
     loc = float(check_range('loc', (process.loc if own else 0.) if loc is None else loc, -40, 40))
@@ -314,6 +314,10 @@ class InfoDiffusion(DiffusionProcess):
         "Importance weight 1/q(α(t)) = |dα/dt|."
         t = torch.as_tensor(t)
         return _logistic_map(t, self.loc, self.scale, *self.logsnr_range)[1].to(t.dtype)
+    def _alpha(self, t:Tensor):
+        "`(cond(t), loss_weight(t))` from one float64 evaluation of the logistic map, in `t`'s dtype."
+        al, w = _logistic_map(t, self.loc, self.scale, *self.logsnr_range)
+        return al.to(t.dtype), w.to(t.dtype)
     def q_sample(self, x0:Tensor, t, noise=None):
         "`z = √sigmoid(α) x0 + √sigmoid(−α) ε` at α = cond(t); the target is ε."
         eps = torch.randn_like(x0) if noise is None else noise
@@ -324,14 +328,20 @@ class InfoDiffusion(DiffusionProcess):
     def loss(self, model, x0:Tensor, y=None) -> Tensor:
         "Unbiased estimate of the expected NLL (nats) over the window: h_G + ½ E[(‖ε − ε̂‖² − mmse_G(α)) / q(α)]."
         x0 = self.check_x0(x0)
-        base = self._base_for(x0)
+        base = None if self.base is None else _resolve_base(self.base, x0)
         t = self.sample_t(x0.shape[0], device=x0.device, dtype=x0.dtype)
-        z, eps = self.q_sample(x0, t)
-        c = self.cond(t)
+        c, w = self._alpha(t)                                                     # α and 1/q(α): one evaluation
         a, b = self.marginal_coefs(c)
+        ab, bb, eps = bcast(a, x0), bcast(b, x0), torch.randn_like(x0)
+        z = ab * x0 + bb * eps                                                    # = q_sample(x0, t)
         err = (_predict(model, z, c, y, 'eps', a, b) - eps).pow(2).flatten(1).sum(1)
-        err_base = (base.eps(z, c) - eps).pow(2).flatten(1).sum(1)               # paired control variate
-        return (base.nll(x0).to(err.dtype) + 0.5 * self.loss_weight(t) * (err - err_base)).mean()
+        if base is None:   # N(0, I) in closed form, in the data's dtype: ε̂_G = b z (a² + b² = 1), −log p_G = (d log 2π + ‖x0‖²)/2
+            err_base = (bb * z - eps).pow(2).flatten(1).sum(1)                    # paired control variate
+            nll_base = 0.5 * (x0.pow(2).flatten(1).sum(1) + x0[0].numel() * math.log(2 * math.pi))
+        else:
+            err_base = (base.eps(z, c) - eps).pow(2).flatten(1).sum(1)
+            nll_base = base.nll(x0).to(err.dtype)
+        return (nll_base + 0.5 * w * (err - err_base)).mean()
 
 # %% ../nbs/15_infodiff.ipynb #05be734d
 @patch

@@ -40,12 +40,13 @@ class LIM(DiffusionProcess):
         return self.t_min + (t if t.is_floating_point() else t.double()) * (self.t_max - self.t_min)
 
     def schedule(self, tau):
-        "`(a, sigma)` at LIM times `tau` (same dtype and device as `tau`)."
-        tau = torch.as_tensor(tau, dtype=torch.float64) if not torch.is_tensor(tau) else tau
+        "`(a, sigma)` at LIM times `tau`, computed in `tau`'s dtype and on its device (float64 for numbers and integer tensors), free of cancellation near `tau = 0`."
+        if not (torch.is_tensor(tau) and tau.is_floating_point()): tau = torch.as_tensor(tau).to(torch.float64)
         c = math.pi / 2 / (1 + self.s)
-        a = torch.cos((tau.double() + self.s) * c) / math.cos(self.s * c)
-        sig = (1 - a ** self.alpha).clamp_min(0) ** (1 / self.alpha)
-        return a.to(tau.dtype), sig.to(tau.dtype)
+        v = tau * (c / 2)                                   # a - 1 = -2 sin(v) sin(v + s c) / cos(s c): no cancellation
+        a_m1 = torch.sin(v).mul_(-2 / math.cos(self.s * c)).mul_(torch.sin(v.add_(self.s * c)))
+        sig = torch.log1p(a_m1).mul_(self.alpha).expm1_().neg_().pow_(1 / self.alpha)   # (1 - a^alpha)^(1/alpha)
+        return a_m1.add(1), sig
 
     def signal_noise(self, t):
         "`(a, sigma)` at public times `t` (float64): `x_t = a x0 + sigma eps`."
@@ -64,17 +65,22 @@ def noise(self:LIM, shape, device=None, dtype=torch.float32, clamp=None) -> Tens
 @patch
 def q_sample(self:LIM, x0:Tensor, t:Tensor, noise=None):
     "`x_t = a x0 + sigma eps` at LIM time `tau(t)`; the target is `-eps/alpha`."
+    return self._q_tau(x0, self.tau(torch.as_tensor(t, device=x0.device, dtype=x0.dtype)), noise)
+
+@patch
+def _q_tau(self:LIM, x0:Tensor, tau:Tensor, noise=None):
+    "`q_sample` at LIM times `tau`, with the schedule computed in the data's dtype."
     eps = self.noise(x0.shape, x0.device, x0.dtype, self.clamp) if noise is None else noise
-    a, sig = self.schedule(self.tau(torch.as_tensor(t, device=x0.device, dtype=torch.float64)))
-    return bcast(a, x0) * x0 + bcast(sig, x0) * eps, -eps / self.alpha
+    a, sig = self.schedule(tau)
+    return torch.addcmul(bcast(a, x0) * x0, bcast(sig, x0), eps), eps * (-1 / self.alpha)
 
 @patch
 def loss(self:LIM, model, x0:Tensor, y=None) -> Tensor:
     "Fractional denoising score matching: Huber ('huber'), per-example L2 norm ('l2') or squared ('mse') error of `model(x_t, tau)` against `-eps/alpha`."
     x0 = self.check_x0(x0)
     t = self.sample_t(x0.shape[0], device=x0.device, dtype=x0.dtype)
-    xt, target = self.q_sample(x0, t)
-    c = self.cond(t)
+    c = self.cond(t)                                      # LIM time tau: the network's input and the schedule's
+    xt, target = self._q_tau(x0, c)
     pred = model(xt, c, y) if y is not None else model(xt, c)
     if self.loss_type == 'huber': return F.smooth_l1_loss(pred, target, beta=1.0)
     err = (pred - target).pow(2).flatten(1).mean(1)

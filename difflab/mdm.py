@@ -158,12 +158,23 @@ def _expm(self:MDM, s:Tensor, hybrid:bool):
     Q, D, sinf = self.matrices(s.device)
     K, A = self.K, -(Q + D) / sinf
     S0 = torch.diag(torch.cat([sinf.new_zeros(1), sinf.new_full((K - 1,), self.v0_var)])) if hybrid else torch.zeros_like(A)
-    far = (s * torch.linalg.matrix_norm(A).detach() > 1)[:, None, None]
-    big = torch.cat([torch.cat([A, 2 * D], 1), torch.cat([torch.zeros_like(A), -A.mT], 1)], 0)
-    X = torch.linalg.matrix_exp(torch.where(far, 0., s[:, None, None]) * big)   # block exponential where s|A| <= 1
-    E = torch.where(far, torch.linalg.matrix_exp(s[:, None, None] * A), X[:, :K, :K])
     Sinf = torch.diag(sinf)
-    S = torch.where(far, Sinf + E @ (S0 - Sinf) @ E.mT, (E @ S0 + X[:, :K, K:]) @ E.mT)
+    def near(s):                                                  # block exponential, s|A| <= 1
+        X = torch.linalg.matrix_exp(s[:, None, None] * torch.cat([torch.cat([A, 2 * D], 1), torch.cat([torch.zeros_like(A), -A.mT], 1)], 0))
+        E = X[:, :K, :K]
+        return E, (E @ S0 + X[:, :K, K:]) @ E.mT
+    def far(s):                                                   # K x K exponential and the stationary form
+        E = torch.linalg.matrix_exp(s[:, None, None] * A)
+        return E, Sinf + E @ (S0 - Sinf) @ E.mT
+    is_far = s * torch.linalg.matrix_norm(A).detach() > 1
+    n_far = int(is_far.sum())
+    if n_far == 0: E, S = near(s)
+    elif n_far == s.numel(): E, S = far(s)
+    else:                                                         # each exponential only at its own times
+        i_near, i_far = (~is_far).nonzero().squeeze(1), is_far.nonzero().squeeze(1)
+        (En, Sn), (Ef, Sf) = near(s[i_near]), far(s[i_far])
+        back = torch.argsort(torch.cat([i_near, i_far]))
+        E, S = torch.cat([En, Ef])[back], torch.cat([Sn, Sf])[back]
     return E, (S + S.mT) / 2
 
 @patch
@@ -237,6 +248,7 @@ def sample_t(self:MDM, n:int, device=None, dtype=torch.float32) -> Tensor:
 # %% ../nbs/14_mdm.ipynb #f2daf874
 def _mv(Mx:Tensor, u:Tensor) -> Tensor:
     "Apply K x K matrices `Mx` ((K, K), or one per example (n, K, K)) to the block axis 1 of `u` (n, K, ...)."
+    if Mx.shape[-1] == 1: return (Mx * u.flatten(2)).view(u.shape)    # K = 1: a scale (a batched matmul costs more)
     return (Mx @ u.flatten(2)).view(u.shape)
 
 @patch
@@ -338,7 +350,8 @@ def elbo_terms(self:MDM, model, x0:Tensor, y=None, repeats:int=1) -> dict:
     E, L, Fw, Sk = tab.unbind(1)
     eps = torch.randn((n, self.K) + z0.shape[1:], device=z0.device, dtype=dt)
     if self.hybrid:                                               # u0 = [z0 | 0]: only E's first column acts
-        ut = torch.baddbmm(E[:, :, :1] * z0.reshape(n, 1, -1), L, eps.flatten(2)).view(eps.shape)
+        ut = (torch.addcmul(E * z0.reshape(n, 1, -1), L, eps.flatten(2)) if self.K == 1
+              else torch.baddbmm(E[:, :, :1] * z0.reshape(n, 1, -1), L, eps.flatten(2))).view(eps.shape)
         quad = c['P1'][0, 0] * z0.pow(2).flatten(1).sum(1)
     else:
         u0 = self._u0(z0)

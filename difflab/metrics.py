@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .core import check_range, check_choice, num_threads
+from .core import check_range, check_int, check_choice, num_threads
 
 # %% auto #0
 __all__ = ['CLASSIFIER_FILE', 'sliced_wasserstein', 'median_bandwidth', 'mmd', 'energy_distance', 'prf1', 'msle_tail',
@@ -26,9 +26,9 @@ def _flat(name, x):
     x = x.reshape(x.shape[0], -1)
     return x if x.is_floating_point() else x.float()
 
-def _pair(x, y):
-    x, y = _flat('x', x), _flat('y', y)
-    if x.shape[1] != y.shape[1]: raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
+def _pair(x, y, names=('x', 'y')):
+    (a, b), (x, y) = names, (_flat(names[0], x), _flat(names[1], y))
+    if x.shape[1] != y.shape[1]: raise ValueError(f"{a} and {b} must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
     dt = torch.promote_types(x.dtype, y.dtype)
     return x.to(dt), y.to(device=x.device, dtype=dt)
 
@@ -57,9 +57,9 @@ def _sort_rows(t):
 def sliced_wasserstein(x:Tensor, y:Tensor, n_proj:int=200, seed:int=0) -> Tensor:
     "SW1 between the empirical laws of `x` (n, ...) and `y` (m, ...): mean over `n_proj` seeded random unit directions of the exact 1D W1."
     x, y = _pair(x, y)
-    check_range('n_proj', n_proj, 1, None)
+    n_proj = check_int('n_proj', n_proj, 1)
     g = torch.Generator().manual_seed(int(seed))
-    theta = torch.randn(x.shape[1], int(n_proj), generator=g, dtype=torch.float64)
+    theta = torch.randn(x.shape[1], n_proj, generator=g, dtype=torch.float64)
     theta = (theta / theta.norm(dim=0, keepdim=True)).to(device=x.device, dtype=x.dtype)
     px, py = _sort_rows(theta.T @ x.T), _sort_rows(theta.T @ y.T)         # (n_proj, n) and (n_proj, m)
     w, ix, iy = _quantile_steps(px.shape[1], py.shape[1], x.device, x.dtype)
@@ -103,10 +103,10 @@ def _covered(q, ref, radius, chunk=1024):
 
 def prf1(real:Tensor, fake:Tensor, k:int=5) -> dict:
     "Improved precision / recall (k-NN balls, Kynkaanniemi et al. 2019) and their F1, as floats in a dict."
-    real, fake = _pair(real, fake)
-    check_range('k', k, 1, min(real.shape[0], fake.shape[0]) - 1)
-    p = _covered(fake, real, _knn_radius(real, int(k))).item()
-    r = _covered(real, fake, _knn_radius(fake, int(k))).item()
+    real, fake = _pair(real, fake, ('real', 'fake'))
+    k = check_int('k', k, 1, min(real.shape[0], fake.shape[0]) - 1)
+    p = _covered(fake, real, _knn_radius(real, k)).item()
+    r = _covered(real, fake, _knn_radius(fake, k)).item()
     return dict(precision=p, recall=r, f1=0. if p + r == 0 else 2 * p * r / (p + r))
 
 # %% ../nbs/07_metrics.ipynb #6a258fb0
@@ -116,9 +116,9 @@ def _norms(name, x):
 
 def msle_tail(real:Tensor, fake:Tensor, xi:float=0.95, n_grid:int=1000) -> float:
     "Tail error: integral over p in [xi, 1] of (log q_real(p) - log q_fake(p))^2, q = empirical quantiles of the sample norms."
-    check_range('xi', xi, 0, 1, hi_open=True); check_range('n_grid', n_grid, 1, None)
+    check_range('xi', xi, 0, 1, hi_open=True); n_grid = check_int('n_grid', n_grid, 1)
     a, b = _norms('real', real), _norms('fake', fake).to(real.device if torch.is_tensor(real) else 'cpu')
-    p = xi + (1 - xi) * (torch.arange(int(n_grid), dtype=torch.float64, device=a.device) + 0.5) / int(n_grid)
+    p = xi + (1 - xi) * (torch.arange(n_grid, dtype=torch.float64, device=a.device) + 0.5) / n_grid
     qa, qb = torch.quantile(a, p), torch.quantile(b, p)
     if (qa <= 0).any() or (qb <= 0).any(): raise ValueError("the upper quantiles of the norms must be positive (are the samples all zero?)")
     return ((qa.log() - qb.log()).square().mean() * (1 - xi)).item()
@@ -127,7 +127,7 @@ def msle_tail(real:Tensor, fake:Tensor, xi:float=0.95, n_grid:int=1000) -> float
 def hill_estimator(x:Tensor, k:int|None=None) -> float:
     "Hill estimate of the tail index alpha of |x| (norms of rows for multivariate x) from the `k` largest values (default floor(sqrt(n)))."
     r = _norms('x', x)
-    k = int(math.isqrt(r.shape[0])) if k is None else int(check_range('k', k, 1, r.shape[0] - 1))
+    k = int(math.isqrt(r.shape[0])) if k is None else check_int('k', k, 1, r.shape[0] - 1)
     top = r.topk(k + 1).values
     if top[k] <= 0: raise ValueError(f"x needs more than k={k} nonzero values")
     return 1.0 / (top[:k].log().mean() - top[k].log()).item()
@@ -306,18 +306,21 @@ def bits_per_dim(nll_nats, num_dims:int):
     return nll_nats / (num_dims * math.log(2))
 
 def dequantized_bpd(nll_nats_continuous, num_dims:int, levels:int=256):
-    "Discrete bpd bound from the continuous NLL (nats) of dequantized data x = (k + u) / ((levels-1)/2) - 1, k in 0..levels-1."
-    check_range('levels', levels, 2, None)
-    return bits_per_dim(nll_nats_continuous + num_dims * math.log((levels - 1) / 2), num_dims)
+    "Discrete bpd bound from the continuous NLL (nats) of dequantized data x = 2 (k + u) / levels - 1 in [-1, 1), k in 0..levels-1."
+    levels = check_int('levels', levels, 2)
+    return bits_per_dim(nll_nats_continuous + num_dims * math.log(levels / 2), num_dims)
 
 def nll_to_bpd_8bit(nll_nats_continuous, num_dims:int):
-    "bpd bound for 8-bit data scaled to [-1, 1] by x = (k + u)/127.5 - 1: (nll + d log 127.5) / (d ln 2)."
+    "bpd bound for 8-bit data dequantized to [-1, 1) by x = (k + u)/128 - 1: (nll + d log 128) / (d ln 2)."
     return dequantized_bpd(nll_nats_continuous, num_dims, 256)
 
 def dequantize(k:Tensor, levels:int=256, generator=None) -> Tensor:
-    "Uniformly dequantize integers `k` in 0..levels-1 and scale to [-1, 1]: x = (k + u) / ((levels-1)/2) - 1 (float32)."
-    check_range('levels', levels, 2, None)
+    "Uniformly dequantize integers `k` in 0..levels-1 into [-1, 1): x = 2 (k + u) / levels - 1, u ~ U[0, 1), each x inside its cell (float32)."
+    levels = check_int('levels', levels, 2)
     k = torch.as_tensor(k)
     if k.is_floating_point() or (k.numel() and (k.min() < 0 or k.max() >= levels)): raise ValueError(f"k must hold integers in [0, {levels - 1}]")
-    u = torch.rand(k.shape, generator=generator, dtype=torch.float32).to(k.device)
-    return (k + u) / ((levels - 1) / 2) - 1
+    u = torch.rand(k.shape, generator=generator, dtype=torch.float64).to(k.device)
+    x = ((k + u) * (2 / levels) - 1).float()
+    cell = ((x.double() + 1) * (levels / 2)).floor()          # float32 rounding can land on a neighbouring cell's edge:
+    x = torch.where(cell > k, torch.nextafter(x, torch.full_like(x, -2.)), x)   # step back inside
+    return torch.where(cell < k, torch.nextafter(x, torch.full_like(x, 2.)), x)

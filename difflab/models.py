@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
-from .core import check_range, check_choice
+from .core import check_range, check_int, check_choice
 
 # %% auto #0
 __all__ = ['FourierEmbedding', 'TimeMLP', 'ResBlock', 'Attention', 'UNet', 'model_summary']
@@ -18,12 +18,12 @@ class FourierEmbedding(nn.Module):
     "Sines and cosines of `scale * c` at `n_freq` geometrically spaced frequencies in [`min_freq`, `max_freq`]; output `(n, 2*n_freq)`."
     def __init__(self, n_freq:int=32, min_freq:float=0.1, max_freq:float=100., scale:float=1.):
         super().__init__()
-        check_range('n_freq', n_freq, 1)
+        n_freq = check_int('n_freq', n_freq, 1)
         check_range('min_freq', min_freq, 0, lo_open=True); check_range('max_freq', max_freq, min_freq)
         self.scale = float(check_range('scale', scale, 0, lo_open=True))
-        freqs = torch.exp(torch.linspace(math.log(min_freq), math.log(max_freq), int(n_freq), dtype=torch.float64))
+        freqs = torch.exp(torch.linspace(math.log(min_freq), math.log(max_freq), n_freq, dtype=torch.float64))
         self.register_buffer('freqs', (freqs * self.scale).float())
-        self.out_dim = 2 * int(n_freq)
+        self.out_dim = 2 * n_freq
     def forward(self, c:Tensor) -> Tensor:
         a = c.to(self.freqs.dtype)[:, None] * self.freqs
         return torch.cat([a.sin(), a.cos()], dim=1)
@@ -56,10 +56,10 @@ class TimeMLP(nn.Module):
     def __init__(self, dim:int=2, hidden:int=64, blocks:int=3, emb_dim:int=64, num_classes:int|None=None,
                  n_freq:int=32, min_freq:float=0.1, max_freq:float=100., scale:float=1.):
         super().__init__()
-        self.dim, self.hidden, self.nblocks = int(check_range('dim', dim, 1)), int(check_range('hidden', hidden, 1)), int(check_range('blocks', blocks, 0))
-        check_range('emb_dim', emb_dim, 1)
-        if num_classes is not None: check_range('num_classes', num_classes, 1)
-        self.num_classes = num_classes
+        dim, hidden, blocks = check_int('dim', dim, 1), check_int('hidden', hidden, 1), check_int('blocks', blocks, 0)
+        emb_dim = check_int('emb_dim', emb_dim, 1)
+        if num_classes is not None: num_classes = check_int('num_classes', num_classes, 1)
+        self.dim, self.hidden, self.nblocks, self.num_classes = dim, hidden, blocks, num_classes
         self.embed = FourierEmbedding(n_freq, min_freq, max_freq, scale)
         self.emb_mlp = nn.Sequential(nn.Linear(self.embed.out_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.label_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
@@ -137,13 +137,17 @@ class UNet(nn.Module):
                  num_classes:int|None=None, dropout:float=0., groups:int=8, heads:int=4, emb_dim:int|None=None,
                  n_freq:int=32, min_freq:float=0.1, max_freq:float=100., scale:float=1.):
         super().__init__()
-        self.in_ch, self.size = int(check_range('in_ch', in_ch, 1)), int(check_range('size', size, 1))
-        check_range('ch', ch, 1); check_range('num_res', num_res, 1); check_range('dropout', dropout, 0, 1, hi_open=True)
+        in_ch, size = check_int('in_ch', in_ch, 1), check_int('size', size, 1)
+        self.in_ch, self.size = in_ch, size
+        ch, num_res = check_int('ch', ch, 1), check_int('num_res', num_res, 1)
+        check_range('dropout', dropout, 0, 1, hi_open=True)
+        groups, heads = check_int('groups', groups, 1), check_int('heads', heads, 1)     # GroupNorm / attention use the largest divisor of the width up to these
+        emb_dim = 4 * ch if emb_dim is None else check_int('emb_dim', emb_dim, 1)
         if not ch_mult: raise ValueError("ch_mult must list at least one channel multiplier")
         if size % 2 ** (len(ch_mult) - 1):
             raise ValueError(f"size {size} must be divisible by 2**(len(ch_mult)-1) = {2 ** (len(ch_mult) - 1)} for ch_mult={tuple(ch_mult)}")
-        if num_classes is not None: check_range('num_classes', num_classes, 1)
-        self.num_classes, emb_dim = num_classes, emb_dim or 4 * ch
+        if num_classes is not None: num_classes = check_int('num_classes', num_classes, 1)
+        self.num_classes = num_classes
         self.embed = FourierEmbedding(n_freq, min_freq, max_freq, scale)
         self.emb_mlp = nn.Sequential(nn.Linear(self.embed.out_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.label_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None

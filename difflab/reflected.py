@@ -8,58 +8,95 @@ import math
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .core import DiffusionProcess, check_range, bcast, num_threads, auto_threads
+from .core import DiffusionProcess, check_range, check_int, bcast, num_threads, auto_threads
 
 # %% auto #0
-__all__ = ['KERNEL_IMAGES', 'KERNEL_COSINES', 'SIGMA_SWITCH', 'heat_kernel_logp', 'heat_kernel_score', 'fold',
-           'heat_kernel_sample', 'Reflected', 'WallAware', 'wall_mass']
+__all__ = ['SIGMA_SWITCH', 'EXP_FLOOR', 'kernel_terms', 'heat_kernel_logp', 'heat_kernel_score', 'fold', 'heat_kernel_sample',
+           'Reflected', 'WallAware', 'wall_mass']
 
 # %% ../nbs/13_reflected.ipynb #60f4cffd
-KERNEL_IMAGES = 3          # image pairs k = -K..K in the small-sigma series
-KERNEL_COSINES = 6         # cosine terms n = 1..N in the large-sigma series
 SIGMA_SWITCH = 0.5         # images below, cosines at and above
+EXP_FLOOR = -80.           # exp arguments are floored here: e^-80 is below rounding, and exp stays off its slow underflow path
+_CONSTS = {}
 
-def _images(x:Tensor, x0:Tensor, s:Tensor):
-    "Elementwise log-density and score of the 1D reflected kernel from the image sum (log-sum-exp form)."
+def kernel_terms(dtype=torch.float32) -> tuple:
+    "`(K, M)`: direct images k = -K..K, mirror images k = -K..K+1, and `M` cosine terms: a truncation error below rounding in `dtype` on each side of `SIGMA_SWITCH`."
+    L, s = -math.log(torch.finfo(dtype).eps), SIGMA_SWITCH
+    return math.ceil((math.sqrt(1 + 2 * s * s * L) - 1) / 2), math.ceil(math.sqrt(2 * (L + math.log(10))) / (math.pi * s)) - 1
+
+def _consts(device, dtype) -> dict:
+    "Per (device, dtype), built once: the image offsets as columns, the n pi column, and 0-d constants (a Python number in an op costs twice as much as a 0-d tensor)."
+    key = (device, dtype)
+    if key not in _CONSTS:
+        K, M = kernel_terms(dtype)
+        T = lambda v: torch.as_tensor(v, device=device, dtype=dtype)
+        k2, m2 = 2 * torch.arange(-K, K + 1, device=device, dtype=dtype), 2 * torch.arange(-K, K + 2, device=device, dtype=dtype)
+        n = torch.arange(1, M + 1, device=device, dtype=dtype)
+        _CONSTS[key] = dict(k2=k2[:, None], mlo=m2[m2 <= 0][:, None], mhi=(m2[m2 > 0] - 2)[:, None], npi=math.pi * n[:, None],
+                            c=(-(math.pi * n) ** 2 / 2)[:, None], one=T(1.), two=T(2.), mhalf=T(-0.5), mtwo=T(-2.),
+                            floor=T(EXP_FLOOR), tiny=T(torch.finfo(dtype).tiny))
+    return _CONSTS[key]
+
+def _flat(x:Tensor, x0:Tensor, s:Tensor):
+    "`(shape, x, x0, s)`: the broadcast shape and the three inputs as flat vectors of that many elements."
+    if x.ndim == 1 and x.shape == x0.shape == s.shape: return x.shape, x, x0, s
     x, x0, s = torch.broadcast_tensors(x, x0, s)
-    k2 = 2 * torch.arange(-KERNEL_IMAGES, KERNEL_IMAGES + 1, device=x.device, dtype=x.dtype)
-    # distances d = m - x to the image centres m = x0 + 2k and m = -x0 + 2k, grouped so that the images that matter
-    # are computed with one rounding from well-conditioned pieces; at a wall each image and its mirror partner
+    return x.shape, x.reshape(-1), x0.reshape(-1), s.reshape(-1)
+
+def _images(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True, s2:Tensor|None=None):
+    "Elementwise log-density (None unless `logp`) and score of the 1D reflected kernel from the image sum (log-sum-exp form); `s2` = s^2 if known."
+    shape, x, x0, s = _flat(x, x0, s)
+    C = _consts(x.device, x.dtype)
+    k2, mlo, mhi, one = C['k2'], C['mlo'], C['mhi'], C['one']
+    # distances d = m - x to the image centres m = x0 + 2k and m = -x0 + 2k, one row per image, grouped so that the images
+    # that matter are computed with one rounding from well-conditioned pieces; at a wall each image and its mirror partner
     # then have exactly opposite distances, so the score there is zero to rounding even in float32
-    mirror = torch.where(k2 <= 0, k2 - (x0 + x)[..., None], (k2 - 2) + ((1 - x0) + (1 - x))[..., None])
-    d = torch.cat([x0[..., None] + (k2 - x[..., None]), mirror], -1)
-    z = -(d / s[..., None]).square() / 2
-    zmax = z.max(-1, keepdim=True).values
-    e = torch.exp(z - zmax)                                          # log-sum-exp: the largest term is 1
-    tot = e.sum(-1)
-    logp = zmax[..., 0] + tot.log() - s.log() - 0.5 * math.log(2 * math.pi)
-    score = (e * d).sum(-1) / (tot * s.square())
-    return logp, score
+    a, b = len(k2), len(k2) + len(mlo)
+    d = x.new_empty((b + len(mhi), x.numel()))
+    torch.add(x0, k2 - x, out=d[:a])                                 # x0 + 2k - x
+    torch.sub(mlo, x0 + x, out=d[a:b])                               # 2k - x0 - x,  k <= 0
+    torch.add(mhi, (one - x0).add_(one - x), out=d[b:])              # (2k - 2) + (1 - x0) + (1 - x),  k >= 1
+    s2 = s * s if s2 is None else s2
+    z = d.square().mul_(s2.reciprocal().mul_(C['mhalf']))            # -d^2 / 2 sigma^2
+    zmax = z.amax(0)
+    e = z.sub_(zmax).clamp_(min=C['floor']).exp_()                   # log-sum-exp: the largest term is 1
+    tot = e.sum(0)
+    logp = (zmax + tot.log() - s.log() - 0.5 * math.log(2 * math.pi)).view(shape) if logp else None
+    return logp, e.mul_(d).sum(0).div_(tot.mul_(s2)).view(shape)
 
-def _cosines(x:Tensor, x0:Tensor, s:Tensor):
-    "Elementwise log-density and score of the 1D reflected kernel from the cosine series."
-    x, x0, s = torch.broadcast_tensors(x, x0, s)
-    npi = math.pi * torch.arange(1, KERNEL_COSINES + 1, device=x.device, dtype=x.dtype)
-    a = 2 * torch.exp(-(npi * s[..., None]).square() / 2) * torch.cos(npi * x0[..., None])
-    p = (1 + (a * torch.cos(npi * x[..., None])).sum(-1)).clamp_min(torch.finfo(x.dtype).tiny)
-    dp = -(a * npi * torch.sin(npi * x[..., None])).sum(-1)
-    return p.log(), dp / p
+def _cosines(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True, s2:Tensor|None=None):
+    "Elementwise log-density (None unless `logp`) and score of the 1D reflected kernel from the cosine series; `s2` = s^2 if known."
+    shape, x, x0, s = _flat(x, x0, s)
+    C = _consts(x.device, x.dtype)
+    npi = C['npi']
+    a = torch.mul(C['c'], s * s if s2 is None else s2).clamp_(min=C['floor']).exp_().mul_(torch.mul(npi, x0).cos_())   # e_n cos(n pi x0)
+    nx = npi * x
+    p = torch.add(C['one'], a.mul(nx.cos()).sum(0), alpha=2).clamp_(min=C['tiny'])
+    score = a.mul_(npi).mul_(nx.sin_()).sum(0).div_(p).mul_(C['mtwo']).view(shape)
+    return (p.log().view(shape) if logp else None), score
 
-def _kernel(x:Tensor, x0:Tensor, s:Tensor):
-    "Elementwise `(log p, score)` of the 1D reflected heat kernel, images below `SIGMA_SWITCH`, cosines at and above."
-    x, x0, s = torch.broadcast_tensors(x, x0, s)
-    small = s < SIGMA_SWITCH
-    if bool(small.all()): return _images(x, x0, s)
-    if not bool(small.any()): return _cosines(x, x0, s)
-    logp, score, big = torch.empty_like(x), torch.empty_like(x), ~small
-    logp[small], score[small] = _images(x[small], x0[small], s[small])      # each element evaluates only its own series
-    logp[big], score[big] = _cosines(x[big], x0[big], s[big])
-    return logp, score
+def _kernel(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True):
+    "Elementwise `(log p, score)` of the 1D reflected heat kernel (`log p` None unless `logp`), images below `SIGMA_SWITCH`, cosines at and above."
+    shape, x, x0, s = _flat(x, x0, s)
+    lo, hi = map(float, torch.aminmax(s)) if s.numel() else (0., 0.)
+    if hi < SIGMA_SWITCH: lp, sc = _images(x, x0, s, logp)
+    elif lo >= SIGMA_SWITCH: lp, sc = _cosines(x, x0, s, logp)
+    else:                                                            # both short series everywhere, then pick: no gather/scatter
+        small, s2 = s < SIGMA_SWITCH, s * s
+        (li, si), (lc, sc) = _images(x, x0, s, logp, s2), _cosines(x, x0, s, logp, s2)
+        lp, sc = (torch.where(small, li, lc) if logp else None), torch.where(small, si, sc)
+    return (lp.view(shape) if logp else None), sc.view(shape)
 
 # %% ../nbs/13_reflected.ipynb #506dd960
 def _sigma_like(sigma, x:Tensor) -> Tensor:
-    "`sigma` as a tensor on `x`'s device and dtype, shaped to broadcast against `x` (scalar, `(n,)`, or `x`'s shape)."
-    s = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
+    "`sigma` as a tensor on `x`'s device and dtype, shaped to broadcast against `x` (scalar, `(n,)`, or `x`'s shape); `ValueError` unless every value is positive and finite."
+    if isinstance(sigma, (int, float)): check_range('sigma', sigma, 0, lo_open=True)     # numbers: no tensor work
+    try: s = torch.as_tensor(sigma, device=x.device, dtype=x.dtype)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"sigma must be a positive number or a tensor of them, got {sigma!r}") from None
+    if not isinstance(sigma, (int, float)) and not bool(((s > 0) & (s < math.inf)).all()):
+        raise ValueError(f"sigma must be positive and finite, got values in [{float(s.min()):.4g}, {float(s.max()):.4g}]"
+                         + (" (NaN included)" if bool(s.isnan().any()) else ''))
     return bcast(s, x) if s.ndim == 1 else s
 
 def heat_kernel_logp(x:Tensor, x0:Tensor, sigma) -> Tensor:
@@ -69,12 +106,14 @@ def heat_kernel_logp(x:Tensor, x0:Tensor, sigma) -> Tensor:
 
 def heat_kernel_score(x:Tensor, x0:Tensor, sigma) -> Tensor:
     "Score `grad_x log p_sigma(x | x0)` of the reflected heat kernel on [0,1]^d, shaped like `x` (zero normal component at the walls)."
-    return _kernel(x, x0, _sigma_like(sigma, x))[1]
+    return _kernel(x, x0, _sigma_like(sigma, x), logp=False)[1]
 
 # %% ../nbs/13_reflected.ipynb #3d9ab6fe
 def fold(y:Tensor) -> Tensor:
-    "Fold the real line onto [0, 1] by reflection at the walls: `y mod 2`, mirrored above 1."
-    return (1 - (1 - torch.remainder(y, 2)).abs()).clamp(0, 1)
+    "Fold the real line onto [0, 1] by reflection at the walls: `r = y mod 2`, mirrored above 1: `min(r, 2 - r)` (exact, no clamp needed)."
+    two = _consts(y.device, y.dtype)['two']
+    r = torch.remainder(y, two)
+    return torch.minimum(r, two - r)
 
 def heat_kernel_sample(x0:Tensor, sigma, noise:Tensor|None=None) -> Tensor:
     "A draw from the reflected heat kernel `p_sigma(. | x0)` on [0,1]^d: `fold(x0 + sigma * noise)` with standard normal `noise`."
@@ -95,15 +134,16 @@ class Reflected(DiffusionProcess):
             raise ValueError(f"sigma_min must be smaller than sigma_max, got sigma_min={sigma_min!r} >= sigma_max={sigma_max!r}")
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.snr = float(check_range('snr', snr, 0, lo_open=True))
-        self.corrector_steps = int(check_range('corrector_steps', corrector_steps, 0))
+        self.corrector_steps = check_int('corrector_steps', corrector_steps, 0)
         self.rtol, self.atol = float(check_range('rtol', rtol, 0, lo_open=True)), float(check_range('atol', atol, 0, lo_open=True))
-        self.nll_steps = int(check_range('nll_steps', nll_steps, 1))
+        self.nll_steps = check_int('nll_steps', nll_steps, 1)
 
     @property
     def log_ratio(self) -> float: return math.log(self.sigma_max / self.sigma_min)
     def sigma(self, t):
         "Noise level sigma(t) = sigma_min (sigma_max / sigma_min)^t (tensor in, tensor out; floats give floats)."
-        return self.sigma_min * (torch.exp(t * self.log_ratio) if isinstance(t, Tensor) else math.exp(t * self.log_ratio))
+        if isinstance(t, Tensor): return torch.add(t, math.log(self.sigma_min) / self.log_ratio).mul_(self.log_ratio).exp_()
+        return self.sigma_min * math.exp(t * self.log_ratio)
     def g2(self, t):
         "Squared diffusion coefficient g(t)^2 = d sigma^2 / dt = 2 sigma(t)^2 log(sigma_max / sigma_min)."
         return 2 * self.sigma(t) ** 2 * self.log_ratio
@@ -116,8 +156,11 @@ class Reflected(DiffusionProcess):
 
     def check_x0(self, x0) -> Tensor:
         "Validate data: finite, floating, shaped `(n, ...)`, and inside the box [0, 1]^d."
+        if isinstance(x0, Tensor) and x0.is_floating_point() and x0.ndim >= 2 and x0.numel():
+            lo, hi = map(float, torch.aminmax(x0))                # one pass: inside the box means finite too (NaN fails both)
+            if 0 <= lo and hi <= 1: return x0
         x0 = super().check_x0(x0)
-        lo, hi = float(x0.min()), float(x0.max())
+        lo, hi = map(float, torch.aminmax(x0)) if x0.numel() else (0., 1.)
         if lo < 0 or hi > 1:
             raise ValueError(f"x0 must lie in the box [0, 1]^d, the domain of reflected diffusion; got values in [{lo:.4g}, {hi:.4g}]. "
                              "Map the data into [0, 1] first (e.g. (x + 1) / 2 for images in [-1, 1]).")
@@ -125,9 +168,9 @@ class Reflected(DiffusionProcess):
 
     def q_sample(self, x0:Tensor, t:Tensor, noise=None):
         "Fold `x0 + sigma(t) z` into the box; the target is `sigma(t) * grad log p_sigma(x_t | x0)` (the network predicts sigma x score)."
-        s = self.sigma(t.to(x0.dtype))
-        xt = heat_kernel_sample(x0, s, noise)
-        return xt, bcast(s, x0) * heat_kernel_score(xt, x0, s)
+        s = bcast(self.sigma(t.to(x0.dtype)), x0)               # positive by construction: the private kernel, unchecked
+        xt = fold(torch.addcmul(x0, s, torch.randn_like(x0) if noise is None else noise))
+        return xt, s * _kernel(xt, x0, s, logp=False)[1]
 
     def prior(self, shape, device=None, dtype=torch.float32) -> Tensor:
         "Uniform on the box: the law of x_1 to within e^-123 for sigma_max = 5."
@@ -250,7 +293,7 @@ def _div_drift(self:Reflected, f, x:Tensor, t:float, probe:Tensor|None):
 def nll(self:Reflected, model, x0:Tensor, steps:int|None=None, exact_trace:bool|None=None, seed:int=0) -> Tensor:
     "Negative log-likelihood in nats per example of `x0` at t = 0 via the probability-flow ODE (Heun, `steps` steps); exact divergence for d <= 4 unless `exact_trace` says otherwise, else Hutchinson."
     x0 = self.check_x0(x0)
-    steps = self.nll_steps if steps is None else int(check_range('steps', steps, 1))
+    steps = self.nll_steps if steps is None else check_int('steps', steps, 1)
     exact = x0[0].numel() <= 4 if exact_trace is None else bool(exact_trace)
     probe = None
     if not exact:

@@ -28,6 +28,30 @@ def _setup(generator, device, dtype):
     if device is None: device = generator.device if generator is not None else torch.device('cpu')
     return torch.device(device)
 
+def _log_factor(alpha:float, n:int, generator, device, dtype, scale:float=1.0, chunk:int=2 ** 17) -> Tensor:
+    "`scale * log A` for `n` exact draws of the factor, flat, computed in `dtype`: in-place, log-space, in chunks with reused buffers."
+    a = alpha / 2
+    out = torch.empty(n, device=device, dtype=dtype)
+    chunk = max(1, min(chunk, n))
+    half = torch.finfo(dtype).eps / 4                        # half a step of the uniform grid (2^-25 in float32)
+    r = torch.empty(2 * chunk, device=device, dtype=dtype)
+    tmp = torch.empty(chunk, device=device, dtype=dtype)
+    c0, c1, c2 = scale / a, scale * (1 - a) / a, scale * math.log(2)
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        rr = r[:2 * m].uniform_(generator=generator)
+        d, lu = rr[:m], rr[m:]
+        d.sub_(0.5 - half)                                   # delta = U - 1/2 in (-1/2, 1/2), exact
+        lu.clamp_(min=half).log_()                           # log U' = -W < 0
+        s1 = torch.abs(d, out=tmp[:m]).neg_().add_(0.5).mul_(math.pi).sin_()  # sin(pi U) = sin(pi (1/2 - |delta|))
+        u = d.add_(0.5)                                      # U, exact where it is small
+        o = torch.mul(u, math.pi * a, out=out[s:s + m]).sin_()               # sin(a pi U)
+        s1.reciprocal_().mul_(o).log_().mul_(c0)             # (1/a) log(sin(a pi U) / sin(pi U))
+        o.mul_(lu)                                           # -W sin(a pi U)
+        u.mul_(math.pi * (1 - a)).sin_().div_(o).neg_().log_().mul_(c1)      # (1-a)/a log(sin((1-a) pi U) / (W sin(a pi U)))
+        torch.add(u, s1, out=out[s:s + m]).add_(c2)          # + log 2
+    return out
+
 def sample_stable_factor(alpha:float, size, generator:torch.Generator|None=None, clamp:float|None=None,
                          device=None, dtype=torch.float32) -> Tensor:
     "Exact draws of the positive (alpha/2)-stable factor `A` with `E exp(-lam A) = exp(-(2 lam)^(alpha/2))`; `clamp` caps `A` (a bias)."
@@ -35,15 +59,7 @@ def sample_stable_factor(alpha:float, size, generator:torch.Generator|None=None,
     device = _setup(generator, device, dtype)
     if clamp is not None: check_range('clamp', clamp, 0, lo_open=True)
     if alpha == 2.0: return torch.full(size, 2.0 if clamp is None else min(2.0, clamp), device=device, dtype=dtype)
-    a = alpha / 2
-    u = torch.rand(size, generator=generator, device=device, dtype=torch.float64).clamp_(2.0**-54, 1 - 2.0**-53)
-    lw = torch.rand(size, generator=generator, device=device, dtype=torch.float64).clamp_(min=2.0**-60).log_().neg_()  # W = -log U'
-    pu = u.mul_(math.pi)                           # pi*U for the singular factor sin(pi U)
-    s_a = torch.sin((math.pi - pu).mul_(a))        # sin(a pi (1-U))
-    s_1a = torch.sin((math.pi - pu).mul_(1 - a))   # sin((1-a) pi (1-U))
-    log_a = s_a.div(pu.sin_()).log_().div_(a)      # (1/a) log[sin(a pi U)/sin(pi U)]   (with U -> 1-U)
-    log_a.add_(s_1a.div_(s_a.mul_(lw)).log_().mul_((1 - a) / a)).add_(math.log(2))
-    A = log_a.exp_().to(dtype)
+    A = _log_factor(alpha, math.prod(size), generator, device, dtype).exp_().view(size)
     return A if clamp is None else A.clamp_(max=clamp)
 
 # %% ../nbs/02_stable.ipynb #7fc5eacd
@@ -79,9 +95,15 @@ def sample_stable(alpha:float, size, generator:torch.Generator|None=None, isotro
     if clamp is None and (not isotropic or per_example == 1):
         if alpha == 2.0: return torch.randn(size, generator=generator, device=device, dtype=dtype).mul_(math.sqrt(2))
         return _stable_cms(alpha, size, generator, device, dtype)
-    A = sample_stable_factor(alpha, size[:1] if isotropic else size, generator, clamp, device, dtype)
+    fs = size[:1] if isotropic else size                     # one factor per example, or per coordinate
+    if clamp is not None: clamp = float(check_range('clamp', clamp, 0, lo_open=True))
+    if alpha == 2.0: r = torch.full(fs, math.sqrt(2.0 if clamp is None else min(2.0, clamp)), device=device, dtype=dtype)
+    else:
+        r = _log_factor(alpha, math.prod(fs), generator, device, dtype, scale=0.5)   # log sqrt(A): finite wherever sqrt(A) fits the dtype
+        if clamp is not None: r.clamp_(max=0.5 * math.log(clamp))
+        r = r.exp_()
     g = torch.randn(size, generator=generator, device=device, dtype=dtype)
-    return g.mul_(A.sqrt_().view(A.shape + (1,) * (len(size) - A.ndim)))
+    return g.mul_(r.view(fs + (1,) * (len(size) - len(fs))))
 
 # %% ../nbs/02_stable.ipynb #2d50c865
 def stable_dist(alpha:float, factor:bool=False):

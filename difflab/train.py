@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn, Tensor
-from .core import check_range, check_choice, num_threads, auto_threads, model_device
+from .core import check_range, check_int, check_choice, num_threads, auto_threads, model_device
 
 # %% auto #0
 __all__ = ['EMA', 'lr_at', 'AdamW', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'Logger', 'JSONLLogger',
@@ -98,6 +98,21 @@ class AdamW:
 class CheckpointError(RuntimeError):
     "A checkpoint file that cannot be read or does not fit the model."
 
+def _gone(pid:str) -> bool:
+    "Whether the process `pid` (a string of digits) has exited. POSIX only: elsewhere there is no harmless probe, so no."
+    if os.name != 'posix' or not pid.isdigit() or int(pid) == os.getpid(): return False
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return True
+    except OSError: pass                                  # e.g. PermissionError: it runs, as another user
+    return False
+
+def _remove_stale_tmp(path:Path):
+    "Delete the `.{name}.{pid}.tmp` files next to `path` whose writer `pid` is gone; never fails the save."
+    pre = f'.{path.name}.'
+    with contextlib.suppress(OSError):
+        for f in path.parent.iterdir():
+            if f.name.startswith(pre) and f.name.endswith('.tmp') and _gone(f.name[len(pre):-4]): f.unlink(missing_ok=True)
+
 def save_checkpoint(path, model:nn.Module, ema:nn.Module|None=None, opt=None, step:int=0, **extra) -> Path:
     "Atomically write a checkpoint (`model`, `ema`, `opt` state, `step`, RNG states, `extra`) to `path`."
     path = Path(path)
@@ -107,6 +122,7 @@ def save_checkpoint(path, model:nn.Module, ema:nn.Module|None=None, opt=None, st
     if ema is not None: state['ema'] = ema.state_dict()
     if opt is not None: state['opt'] = opt.state_dict()
     if torch.cuda.is_available() and torch.cuda.is_initialized(): state['rng_cuda'] = torch.cuda.get_rng_state_all()
+    _remove_stale_tmp(path)                               # left by a writer that was killed mid-write
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
     try:
         with open(tmp, 'wb') as f:
@@ -126,10 +142,22 @@ def _check_fits(sd:dict, module:nn.Module, what:str, path):
                                      bad and f'shape mismatch in {bad[:4]}') if s)
         raise CheckpointError(f"checkpoint {path}: {what} does not fit {type(module).__name__} ({msg})")
 
+def _check_crc(path:Path):
+    "Verify the CRC-32 of every member of a zip-format checkpoint (torch's own reader skips it); `CheckpointError` naming the file."
+    if not zipfile.is_zipfile(path):                       # torch.save has written zip archives since torch 1.6
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupted and cannot be read (not a complete zip archive, as torch.save writes)")
+    try:
+        with zipfile.ZipFile(path) as z: bad = z.testzip()
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupted and cannot be read ({type(e).__name__}: {str(e)[:200]})") from e
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {path} is corrupted: the checksum of its member {bad!r} does not match (the file changed after it was written)")
+
 def load_checkpoint(path, model:nn.Module|None=None, ema:nn.Module|None=None, opt=None, restore_rng:bool=False) -> dict:
     "Read a checkpoint with `weights_only=True`; load it into `model` / `ema` / `opt` where given; returns the raw dict."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist")
+    _check_crc(path)
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupted and cannot be read ({type(e).__name__}: {str(e)[:200]})") from e
@@ -268,13 +296,13 @@ def fit(process, model:nn.Module, data:Tensor, steps:int=2000, batch_size:int|No
     hint = getattr(model, 'fit_defaults', {})
     lr = hint.get('lr', 1e-3) if lr is None else lr
     batch_size = hint.get('batch_size', 256) if batch_size is None else batch_size
-    check_range('steps', steps, 1); check_range('batch_size', batch_size, 1); check_range('lr', lr, 0, lo_open=True)
-    check_range('label_dropout', label_dropout, 0, 1); check_range('warmup', warmup, 0); check_choice('decay', decay, ('cosine', 'constant'))
+    steps, batch_size, warmup = check_int('steps', steps, 1), check_int('batch_size', batch_size, 1), check_int('warmup', warmup, 0)
+    ckpt_every, log_every = check_int('ckpt_every', ckpt_every, 1), check_int('log_every', log_every, 1)
+    if threads is not None and not (isinstance(threads, str) and threads == 'auto'): threads = check_int('threads', threads, 1)
+    check_range('lr', lr, 0, lo_open=True); check_range('label_dropout', label_dropout, 0, 1); check_choice('decay', decay, ('cosine', 'constant'))
     check_range('min_lr_frac', min_lr_frac, 0, 1); check_range('weight_decay', weight_decay, 0)
-    check_range('ckpt_every', ckpt_every, 1); check_range('log_every', log_every, 1)
     if clip is not None: check_range('clip', clip, 0, lo_open=True)
     check_choice('distributed', distributed, ('auto', True, False))
-    steps, batch_size, log_every = int(steps), int(batch_size), int(log_every)
     data, labels = _check_data(process, model, data, labels)
     rank, world = dist_info()
     ddp = distributed is True or (distributed == 'auto' and world > 1)
@@ -324,7 +352,7 @@ def fit(process, model:nn.Module, data:Tensor, steps:int=2000, batch_size:int|No
     from tqdm.auto import tqdm
     bar = tqdm(total=steps, initial=start, disable=not progress or rank != 0, desc=f'{type(process).__name__}', leave=True)
     losses = torch.zeros(log_every, device=device); norms = torch.zeros(log_every, device=device)
-    nthreads = auto_threads(model) if threads == 'auto' else threads
+    nthreads = auto_threads(model) if isinstance(threads, str) else threads
     amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     part = slice(rank * local, (rank + 1) * local)
     model.train()

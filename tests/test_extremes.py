@@ -53,9 +53,6 @@ def test_stable_noise_is_finite(alpha, dtype):
     A = sample_stable_factor(alpha, 200_000, g, dtype=dtype)
     assert finite(A) and bool((A > 0).all())
 
-@pytest.mark.xfail(strict=True, reason="BUG: sample_stable(isotropic=True) in float32 casts the factor A to float32 before its "
-                   "square root, so A overflows (inf) for small alpha although sqrt(A) * G (< 1e26) fits: 46 inf in 4e5 draws at "
-                   "alpha = 0.2 (take the sqrt in float64 first) (owner: 02_stable)")
 def test_isotropic_stable_noise_float32_small_alpha():
     x = sample_stable(0.2, (200_000, 2), torch.Generator().manual_seed(0), isotropic=True, dtype=torch.float32)
     x64 = sample_stable(0.2, (200_000, 2), torch.Generator().manual_seed(0), isotropic=True, dtype=torch.float64)
