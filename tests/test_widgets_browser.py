@@ -186,6 +186,9 @@ def test_forward_explorer_two_times(app, artifacts):
     page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('digits')")
     page.select_option('.difflab-forward-process select', 'DLPM')
     page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('DLPM')")
+    # the alpha slider is enabled by the kernel after the process changes: wait until the page shows it enabled
+    page.wait_for_function("() => { const r = document.querySelector('.difflab-forward-alpha .widget-readout');"
+                           " return r !== null && r.contentEditable === 'true'; }")
     lat_alpha = [_key_latency(page, '.difflab-forward-alpha', img, k) for k in ('ArrowLeft', 'ArrowLeft', 'ArrowRight')]
     _shot(page, '.difflab-forward', artifacts / 'widgets_forward_dlpm_digits.png')
     _record(artifacts, 'forward_t', lat); _record(artifacts, 'forward_alpha', lat_alpha)
