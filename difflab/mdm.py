@@ -238,7 +238,8 @@ def _grid_index(self:MDM, n:int, device=None, repeats:int=1) -> Tensor:
     G = n if not self.learnable else min(n, self.time_strata)
     k = torch.randperm(n, device=device)
     if G < n: k = k % G if n % G == 0 else torch.randint(G, (n,), device=device)
-    return (k * N + int(torch.randint(N, ()))) // G             # floor((k + U) N / G) with U on a 1/N lattice
+    U = int(torch.randint(N, ()))                                 # floor((k + U/N) N / G): U on a 1/N lattice
+    return k.mul_(N // G).add_(U // G) if N % G == 0 else (k * N + U) // G   # in place when G divides N (same integers)
 
 @patch
 def sample_t(self:MDM, n:int, device=None, dtype=torch.float32) -> Tensor:
@@ -274,6 +275,9 @@ def q_sample(self:MDM, x0:Tensor, t:Tensor, noise=None):
 @patch
 def check_x0(self:MDM, x0) -> Tensor:
     "Validate a data batch; with `logit_alpha` values must lie in [-1, 1]."
+    if isinstance(x0, Tensor) and x0.is_floating_point() and x0.ndim >= 2 and x0.numel():   # fast path: one pass, one sync
+        lo, hi = map(float, torch.aminmax(x0))                    # NaN propagates, so it fails both tests
+        if (-1 <= lo and hi <= 1) if self.logit_alpha is not None else (-math.inf < lo and hi < math.inf): return x0
     x0 = DiffusionProcess.check_x0(self, x0)
     if self.logit_alpha is not None and (x0.abs() > 1).any(): raise ValueError("x0 must lie in [-1, 1] when logit_alpha is set")
     return x0
@@ -314,6 +318,8 @@ def _fixed_table(self:MDM, device, dtype):
     if getattr(self, '_table_key', None) != key:
         t = self._grid_t(device, dtype)
         self._table, self._table_key = (t, *self._coefs(t.to(_f64), dtype)), key
+        c = self._table[2]                                        # the loss's constants as numbers, read once (no host sync per step)
+        self._table_f = dict(dec=float(c['dec']), kl=float(c['kl']), P00=float(c['P1'][0, 0]))
     return self._table
 
 @patch
@@ -342,24 +348,32 @@ def linear_eps(self:MDM, u:Tensor, c) -> Tensor:
     return _mv(self._coefs(t_u, dt)[0][inv, 3], self.blocks(u)).flatten(1, 2)
 
 @patch
-def elbo_terms(self:MDM, model, x0:Tensor, y=None, repeats:int=1) -> dict:
-    "Parts of the bound on -log p(x0), nats per example (n,): `decoder`, `prior`, `diffusion` (importance-sampled) and `logdet` of the data transform (`None` without one)."
-    z0, logdet = self._to_latent(self.check_x0(x0))
-    n, d, dt = z0.shape[0], z0[0].numel(), z0.dtype
+def _residual(self:MDM, model, z0:Tensor, y=None, repeats:int=1):
+    "One draw of (t, eps): `(Fw, delta, c, u0)` with delta = predicted eps - eps (n, K, ...), the constants `c`, and `u0` (`None` when hybrid)."
+    n, dt = z0.shape[0], z0.dtype
     t, tab, c = self._at(self._grid_index(n, z0.device, repeats), z0.device, dt)
     E, L, Fw, Sk = tab.unbind(1)
     eps = torch.randn((n, self.K) + z0.shape[1:], device=z0.device, dtype=dt)
     if self.hybrid:                                               # u0 = [z0 | 0]: only E's first column acts
+        u0 = None
         ut = (torch.addcmul(E * z0.reshape(n, 1, -1), L, eps.flatten(2)) if self.K == 1
               else torch.baddbmm(E[:, :, :1] * z0.reshape(n, 1, -1), L, eps.flatten(2))).view(eps.shape)
-        quad = c['P1'][0, 0] * z0.pow(2).flatten(1).sum(1)
     else:
         u0 = self._u0(z0)
-        ut, quad = _mv(E, u0) + _mv(L, eps), (u0 * _mv(c['P1'], u0)).flatten(1).sum(1)
+        ut = _mv(E, u0) + _mv(L, eps)
     ut = ut.flatten(1, 2)
     self._recent = (t, Sk)                                        # lets `linear_eps` (MDMNet's skip) reuse the rows
     try: delta = self.blocks(model(ut, t) if y is None else model(ut, t, y)) - eps
     finally: self._recent = None
+    return Fw, delta, c, u0
+
+@patch
+def elbo_terms(self:MDM, model, x0:Tensor, y=None, repeats:int=1) -> dict:
+    "Parts of the bound on -log p(x0), nats per example (n,): `decoder`, `prior`, `diffusion` (importance-sampled) and `logdet` of the data transform (`None` without one)."
+    z0, logdet = self._to_latent(self.check_x0(x0))
+    n, d = z0.shape[0], z0[0].numel()
+    Fw, delta, c, u0 = self._residual(model, z0, y, repeats)
+    quad = c['P1'][0, 0] * z0.pow(2).flatten(1).sum(1) if u0 is None else (u0 * _mv(c['P1'], u0)).flatten(1).sum(1)
     diffusion = 0.5 * _mv(Fw, delta).pow(2).flatten(1).sum(1)
     return dict(decoder=(d * c['dec']).expand(n), prior=0.5 * quad + d * c['kl'], diffusion=diffusion, logdet=logdet)
 
@@ -373,6 +387,18 @@ def elbo(self:MDM, model, x0:Tensor, y=None, repeats:int=1) -> Tensor:
 @patch
 def loss(self:MDM, model, x0:Tensor, y=None) -> Tensor:
     "Training loss: the ELBO in nats per data dimension, averaged over the batch."
+    x0 = self.check_x0(x0)
+    if not self.learnable and not x0.requires_grad and x0.numel() and x0.dtype != torch.float16:   # fixed process (sums of squares fit the dtype):
+        # the prior and decoder terms are constants of the model, so the loss needs only two dot products and cached numbers
+        z0, logdet = self._to_latent(x0)
+        n, d = z0.shape[0], math.prod(z0.shape[1:])
+        Fw, delta, c, u0 = self._residual(model, z0, y)
+        r = _mv(Fw, delta).reshape(-1)
+        cf = self._table_f                                        # = 0.5/(n d) [sum |F delta|^2 + sum u0^T P1 u0 - 2 sum logdet] + kl + dec
+        acc = (torch.add(torch.dot(r, r), torch.dot(z0.reshape(-1), z0.reshape(-1)), alpha=cf['P00']) if u0 is None
+               else torch.dot(r, r) + (u0 * _mv(c['P1'], u0)).sum())
+        if logdet is not None: acc = torch.add(acc, logdet.sum(), alpha=-2)
+        return acc.mul(0.5 / (n * d)).add(cf['kl'] + cf['dec'])
     p = self.elbo_terms(model, x0, y)
     out = p['diffusion'].mean() + p['prior'].mean() + p['decoder'][0]
     return (out if self.logit_alpha is None else out - p['logdet'].mean()) / x0[0].numel()
