@@ -390,8 +390,8 @@ OVERHEAD_NOTES = (
     "What the overhead is made of (details in the bench notebook): **reflected** — the heat-kernel score of the target "
     "(two short series, score only, about 0.25 ms for 2,048 coordinates); **infodiff** — one float64 evaluation of the "
     "log-SNR map and the closed-form standard-normal control variate; **dlpm / lim** — the α-stable noise; "
-    "**mdm_vp / mdm_cld** — no matrix exponential (the transitions are tabulated once), about forty small tensor operations "
-    "forward and backward; **mdm_learned** — exact transitions recomputed with gradients at every step at up to 128 distinct "
+    "**mdm_vp / mdm_cld** — no matrix exponential (the transitions are tabulated once), the prior and decoder terms cached, "
+    "two dot products after the network, plus CLD's batched 2 × 2 products; **mdm_learned** — exact transitions recomputed with gradients at every step at up to 128 distinct "
     "times (two batched float64 matrix exponentials, each only where it is used, their Fréchet derivatives, Cholesky "
     "factors and solves): a fixed cost of a few ms per step that no exact shortcut removes; it is a small fraction of a "
     "UNet step (digits column). Ratios move by about ±0.03 with the machine's load.")
