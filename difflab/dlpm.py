@@ -74,7 +74,7 @@ def q_sample(self:DLPM, x0:Tensor, t:Tensor, noise=None):
     "`x_t = gamma_bar x0 + sigma_bar eps` with SaS `eps` (its factor clamped at `self.clamp` if set); the target is `eps`."
     eps = self.noise(x0.shape, x0.device, x0.dtype, self.clamp) if noise is None else noise
     t = torch.as_tensor(t, device=x0.device)
-    j = (t * self.T).round_().long().clamp_(1, self.T) if t.is_floating_point() else self.level(t)   # = self.level(t)
+    j = self.level(t)
     if j.ndim > 1 or (j.ndim == 1 and j.shape[0] not in (1, x0.shape[0])):
         raise ValueError(f"t must be a scalar or have shape ({x0.shape[0]},), got {tuple(t.shape)}")
     gb, sb = self.table(x0.device, x0.dtype).index_select(0, j.view(-1)).view(-1, 2, *([1] * (x0.ndim - 1))).unbind(1)

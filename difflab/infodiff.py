@@ -312,8 +312,7 @@ class InfoDiffusion(DiffusionProcess):
         return ((torch.randperm(n, device=device) + torch.rand(n, device=device, dtype=torch.float64)) / n).to(dtype)
     def loss_weight(self, t) -> Tensor:
         "Importance weight 1/q(α(t)) = |dα/dt|."
-        t = torch.as_tensor(t)
-        return _logistic_map(t, self.loc, self.scale, *self.logsnr_range)[1].to(t.dtype)
+        return self._alpha(torch.as_tensor(t))[1]
     def _alpha(self, t:Tensor):
         "`(cond(t), loss_weight(t))` from one float64 evaluation of the logistic map, in `t`'s dtype."
         al, w = _logistic_map(t, self.loc, self.scale, *self.logsnr_range)
@@ -321,8 +320,11 @@ class InfoDiffusion(DiffusionProcess):
     def q_sample(self, x0:Tensor, t, noise=None):
         "`z = √sigmoid(α) x0 + √sigmoid(−α) ε` at α = cond(t); the target is ε."
         eps = torch.randn_like(x0) if noise is None else noise
-        a, b = self.marginal_coefs(self.cond(torch.as_tensor(t, device=x0.device).to(x0.dtype)))
-        return bcast(a, x0) * x0 + bcast(b, x0) * eps, eps
+        return self._q_at(x0, self.cond(torch.as_tensor(t, device=x0.device).to(x0.dtype)), eps)[0], eps
+    def _q_at(self, x0:Tensor, c:Tensor, eps:Tensor):
+        "`(z, a, b)`: the channel output at log-SNR `c` for noise `eps`, with its coefficients `(a, b)` of shape `(n,)`."
+        a, b = self.marginal_coefs(c)
+        return bcast(a, x0) * x0 + bcast(b, x0) * eps, a, b
     def _base_for(self, x:Tensor) -> GaussianBase:
         return _resolve_base(self.base if self.base is not None else 'normal', x)
     def loss(self, model, x0:Tensor, y=None) -> Tensor:
@@ -331,12 +333,11 @@ class InfoDiffusion(DiffusionProcess):
         base = None if self.base is None else _resolve_base(self.base, x0)
         t = self.sample_t(x0.shape[0], device=x0.device, dtype=x0.dtype)
         c, w = self._alpha(t)                                                     # α and 1/q(α): one evaluation
-        a, b = self.marginal_coefs(c)
-        ab, bb, eps = bcast(a, x0), bcast(b, x0), torch.randn_like(x0)
-        z = ab * x0 + bb * eps                                                    # = q_sample(x0, t)
+        eps = torch.randn_like(x0)
+        z, a, b = self._q_at(x0, c, eps)                                          # = q_sample(x0, t)
         err = (_predict(model, z, c, y, 'eps', a, b) - eps).pow(2).flatten(1).sum(1)
         if base is None:   # N(0, I) in closed form, in the data's dtype: ε̂_G = b z (a² + b² = 1), −log p_G = (d log 2π + ‖x0‖²)/2
-            err_base = (bb * z - eps).pow(2).flatten(1).sum(1)                    # paired control variate
+            err_base = (bcast(b, x0) * z - eps).pow(2).flatten(1).sum(1)                    # paired control variate
             nll_base = 0.5 * (x0.pow(2).flatten(1).sum(1) + x0[0].numel() * math.log(2 * math.pi))
         else:
             err_base = (base.eps(z, c) - eps).pow(2).flatten(1).sum(1)

@@ -57,10 +57,14 @@ def sample_stable_factor(alpha:float, size, generator:torch.Generator|None=None,
     "Exact draws of the positive (alpha/2)-stable factor `A` with `E exp(-lam A) = exp(-(2 lam)^(alpha/2))`; `clamp` caps `A` (a bias)."
     alpha, size = _check_alpha(alpha), _size(size)
     device = _setup(generator, device, dtype)
-    if clamp is not None: check_range('clamp', clamp, 0, lo_open=True)
-    if alpha == 2.0: return torch.full(size, 2.0 if clamp is None else min(2.0, clamp), device=device, dtype=dtype)
-    A = _log_factor(alpha, math.prod(size), generator, device, dtype).exp_().view(size)
-    return A if clamp is None else A.clamp_(max=clamp)
+    return _factor_pow(alpha, size, generator, clamp, device, dtype, 1.0)
+
+def _factor_pow(alpha:float, size:tuple, generator, clamp, device, dtype, power:float) -> Tensor:
+    "`A ** power` for exact draws of the factor (`clamp` caps `A`, a bias), from log space: finite wherever `A ** power` fits the dtype."
+    if clamp is not None: clamp = float(check_range('clamp', clamp, 0, lo_open=True))
+    if alpha == 2.0: return torch.full(size, (2.0 if clamp is None else min(2.0, clamp)) ** power, device=device, dtype=dtype)
+    r = _log_factor(alpha, math.prod(size), generator, device, dtype, scale=power).exp_().view(size)
+    return r if clamp is None else r.clamp_(max=clamp ** power)
 
 # %% ../nbs/02_stable.ipynb #7fc5eacd
 def _stable_cms(alpha:float, size:tuple, generator, device, dtype, chunk:int=2 ** 17) -> Tensor:
@@ -96,12 +100,7 @@ def sample_stable(alpha:float, size, generator:torch.Generator|None=None, isotro
         if alpha == 2.0: return torch.randn(size, generator=generator, device=device, dtype=dtype).mul_(math.sqrt(2))
         return _stable_cms(alpha, size, generator, device, dtype)
     fs = size[:1] if isotropic else size                     # one factor per example, or per coordinate
-    if clamp is not None: clamp = float(check_range('clamp', clamp, 0, lo_open=True))
-    if alpha == 2.0: r = torch.full(fs, math.sqrt(2.0 if clamp is None else min(2.0, clamp)), device=device, dtype=dtype)
-    else:
-        r = _log_factor(alpha, math.prod(fs), generator, device, dtype, scale=0.5)   # log sqrt(A): finite wherever sqrt(A) fits the dtype
-        if clamp is not None: r.clamp_(max=0.5 * math.log(clamp))
-        r = r.exp_()
+    r = _factor_pow(alpha, fs, generator, clamp, device, dtype, 0.5)   # sqrt(A) from log space: no overflow of A itself
     g = torch.randn(size, generator=generator, device=device, dtype=dtype)
     return g.mul_(r.view(fs + (1,) * (len(size) - len(fs))))
 
