@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #04e5729c
 from __future__ import annotations
-import math, os, random, contextlib, importlib.resources
+import math, os, random, time, contextlib, importlib.resources
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn, Tensor
+import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SMALL_MODEL_PARAMS', 'check_range', 'check_int', 'check_choice', 'bcast', 't_to_index', 'index_to_t',
+__all__ = ['SMALL_MODEL_PARAMS', 'PROBE_TTL', 'check_range', 'check_int', 'check_choice', 'bcast', 't_to_index', 'index_to_t',
            'seed_everything', 'default_device', 'model_device', 'auto_threads', 'num_threads', 'guided', 'shipped_path',
            'DiffusionProcess']
 
@@ -84,14 +85,52 @@ def model_device(model) -> tuple:
     return torch.device(getattr(model, 'device', 'cpu')), getattr(model, 'dtype', torch.float32)
 
 # %% ../nbs/00_core.ipynb #edab038b
-SMALL_MODEL_PARAMS = 2_000_000
+SMALL_MODEL_PARAMS = 2_000_000   # at or above: leave torch's thread setting alone (compute-bound models)
+PROBE_TTL = 60.0                 # seconds a measured choice is reused for the same model size and batch shape
+_PROBED = {}
 
-def auto_threads(model=None, device=None) -> int|None:
-    "Threads to use: 1 on CPU for models under `SMALL_MODEL_PARAMS` parameters, `None` (leave as is) otherwise."
+def _cores() -> int:
+    "CPU cores this process may run on."
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1
+
+def _probe_threads(model:nn.Module, shape:tuple, many:int, reps:int=5) -> dict:
+    "Median wall seconds of a forward + backward pass of a copy of `model` on a random batch of `shape`, with 1 and with `many` threads (alternated; at most `reps` each, fewer for slow models)."
+    import copy
+    net, g = copy.deepcopy(model).train(), torch.Generator().manual_seed(0)
+    dev, dt = model_device(model)
+    x, c = torch.randn(shape, generator=g).to(dev, dt), torch.rand(shape[0], generator=g).to(dev, dt)
+    def step():
+        for p in net.parameters(): p.grad = None
+        net(x, c).float().square().mean().backward()
+    times = {1: [], many: []}
+    with torch.random.fork_rng(devices=[]):                 # dropout in the copy must not move the caller's random stream
+        for k in times:
+            with num_threads(k):                            # warm-up for each setting, which also sizes the probe
+                t0 = time.perf_counter(); step(); first = time.perf_counter() - t0
+        reps = max(2, min(reps, int(0.1 / max(first, 1e-6))))   # about 0.2 s at most, beyond the warm-up
+        for _ in range(reps):
+            for k in times:
+                with num_threads(k):
+                    t0 = time.perf_counter(); step(); times[k].append(time.perf_counter() - t0)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+
+def auto_threads(model=None, device=None, shape=None) -> int|None:
+    "Threads for `model` on CPU: `None` (leave as is) off the CPU and for models of `SMALL_MODEL_PARAMS` or more; for smaller ones 1, or, given the batch `shape`, the faster of 1 and all cores as measured by a short probe (cached `PROBE_TTL` s)."
     dev = torch.device(device) if device is not None else model_device(model)[0]
     if dev.type != 'cpu': return None
     n = sum(p.numel() for p in model.parameters()) if isinstance(model, nn.Module) else 0
-    return 1 if n < SMALL_MODEL_PARAMS else None
+    if n >= SMALL_MODEL_PARAMS: return None
+    many = _cores()
+    if shape is None or many < 2 or not isinstance(model, nn.Module): return 1
+    key = (type(model).__name__, n, tuple(shape), many)
+    hit = _PROBED.get(key)
+    if hit is not None and time.monotonic() - hit[1] < PROBE_TTL: return hit[0]
+    try: ms = _probe_threads(model, tuple(shape), many)
+    except Exception: return 1                             # a model that the probe cannot call: the safe choice
+    choice = many if ms[many] < 0.9 * ms[1] else 1
+    _PROBED[key] = (choice, time.monotonic())
+    return choice
 
 @contextlib.contextmanager
 def num_threads(n:int|None):
@@ -166,13 +205,15 @@ class DiffusionProcess:
         "Per-example weight of the squared error at time `t` (1 by default)."
         return 1.0
     def loss(self, model, x0:Tensor, y=None) -> Tensor:
-        "Scalar training loss: weighted mean squared error between `model(x_t, cond(t), y)` and the target."
+        "Scalar training loss: (weighted) mean squared error between `model(x_t, cond(t), y)` and the target."
         x0 = self.check_x0(x0)
         t = self.sample_t(x0.shape[0], device=x0.device, dtype=x0.dtype)
         xt, target = self.q_sample(x0, t)
         pred = model(xt, self.cond(t), y) if y is not None else model(xt, self.cond(t))
-        err = (pred - target).pow(2).flatten(1).mean(1)
-        return (self.loss_weight(t) * err).mean()
+        w = self.loss_weight(t)
+        if isinstance(w, (int, float)):                    # a constant weight: one fused op, and one in backward
+            return F.mse_loss(pred, target) if w == 1 else w * F.mse_loss(pred, target)
+        return (w * (pred - target).pow(2).flatten(1).mean(1)).mean()
 
     # --- the reverse process ---
     def prior(self, shape, device=None, dtype=torch.float32) -> Tensor:

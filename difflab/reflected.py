@@ -32,60 +32,57 @@ def _consts(device, dtype) -> dict:
         T = lambda v: torch.as_tensor(v, device=device, dtype=dtype)
         k2, m2 = 2 * torch.arange(-K, K + 1, device=device, dtype=dtype), 2 * torch.arange(-K, K + 2, device=device, dtype=dtype)
         n = torch.arange(1, M + 1, device=device, dtype=dtype)
-        _CONSTS[key] = dict(k2=k2[:, None], mlo=m2[m2 <= 0][:, None], mhi=(m2[m2 > 0] - 2)[:, None], npi=math.pi * n[:, None],
+        _CONSTS[key] = dict(k2=k2[:, None], mlo=m2[m2 <= 0][:, None], mhi=(m2[m2 > 0] - 2)[:, None], npi=math.pi * n[:, None], m2npi=-2 * math.pi * n[:, None],
                             c=(-(math.pi * n) ** 2 / 2)[:, None], one=T(1.), two=T(2.), mhalf=T(-0.5), mtwo=T(-2.),
                             floor=T(EXP_FLOOR), tiny=T(torch.finfo(dtype).tiny))
     return _CONSTS[key]
 
-def _flat(x:Tensor, x0:Tensor, s:Tensor):
-    "`(shape, x, x0, s)`: the broadcast shape and the three inputs as flat vectors of that many elements."
-    if x.ndim == 1 and x.shape == x0.shape == s.shape: return x.shape, x, x0, s
-    x, x0, s = torch.broadcast_tensors(x, x0, s)
-    return x.shape, x.reshape(-1), x0.reshape(-1), s.reshape(-1)
+def _col(C:dict, key:str, ndim:int) -> Tensor:
+    "Constant `key` of `C` as a column `(R, 1, ..., 1)` that broadcasts against tensors with `ndim` dimensions (views cached)."
+    k = (key, ndim)
+    if k not in C: C[k] = C[key].view(-1, *([1] * ndim))
+    return C[k]
 
-def _images(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True, s2:Tensor|None=None):
-    "Elementwise log-density (None unless `logp`) and score of the 1D reflected kernel from the image sum (log-sum-exp form); `s2` = s^2 if known."
-    shape, x, x0, s = _flat(x, x0, s)
-    C = _consts(x.device, x.dtype)
-    k2, mlo, mhi, one = C['k2'], C['mlo'], C['mhi'], C['one']
+def _images(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True, s2:Tensor|None=None, scaled:bool=False):
+    "Elementwise log-density (None unless `logp`) and score (times `s` if `scaled`) of the 1D reflected kernel from the image sum (log-sum-exp form); `x`, `x0` of one shape, `s` broadcasting against it, `s2` = s^2 if known."
+    C, nd = _consts(x.device, x.dtype), x.ndim
+    k2, mlo, mhi, one = _col(C, 'k2', nd), _col(C, 'mlo', nd), _col(C, 'mhi', nd), C['one']
     # distances d = m - x to the image centres m = x0 + 2k and m = -x0 + 2k, one row per image, grouped so that the images
     # that matter are computed with one rounding from well-conditioned pieces; at a wall each image and its mirror partner
     # then have exactly opposite distances, so the score there is zero to rounding even in float32
     a, b = len(k2), len(k2) + len(mlo)
-    d = x.new_empty((b + len(mhi), x.numel()))
+    d = x.new_empty((b + len(mhi), *x.shape))
     torch.add(x0, k2 - x, out=d[:a])                                 # x0 + 2k - x
     torch.sub(mlo, x0 + x, out=d[a:b])                               # 2k - x0 - x,  k <= 0
     torch.add(mhi, (one - x0).add_(one - x), out=d[b:])              # (2k - 2) + (1 - x0) + (1 - x),  k >= 1
     s2 = s * s if s2 is None else s2
-    z = d.square().mul_(s2.reciprocal().mul_(C['mhalf']))            # -d^2 / 2 sigma^2
+    z = torch.mul(d, d).mul_(torch.div(C['mhalf'], s2))             # -d^2 / 2 sigma^2 (d * d: square() is a slow pow here)
     zmax = z.amax(0)
     e = z.sub_(zmax).clamp_(min=C['floor']).exp_()                   # log-sum-exp: the largest term is 1
     tot = e.sum(0)
-    logp = (zmax + tot.log() - s.log() - 0.5 * math.log(2 * math.pi)).view(shape) if logp else None
-    return logp, e.mul_(d).sum(0).div_(tot.mul_(s2)).view(shape)
+    logp = (zmax + tot.log() - s.log() - 0.5 * math.log(2 * math.pi)) if logp else None
+    return logp, e.mul_(d).sum(0).div_(tot.mul_(s if scaled else s2))
 
-def _cosines(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True, s2:Tensor|None=None):
-    "Elementwise log-density (None unless `logp`) and score of the 1D reflected kernel from the cosine series; `s2` = s^2 if known."
-    shape, x, x0, s = _flat(x, x0, s)
-    C = _consts(x.device, x.dtype)
-    npi = C['npi']
-    a = torch.mul(C['c'], s * s if s2 is None else s2).clamp_(min=C['floor']).exp_().mul_(torch.mul(npi, x0).cos_())   # e_n cos(n pi x0)
+def _cosines(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True, s2:Tensor|None=None, scaled:bool=False):
+    "Elementwise log-density (None unless `logp`) and score (times `s` if `scaled`) of the 1D reflected kernel from the cosine series; shapes as in `_images`."
+    C, nd = _consts(x.device, x.dtype), x.ndim
+    npi = _col(C, 'npi', nd)
+    e = torch.mul(_col(C, 'c', nd), s * s if s2 is None else s2).clamp_(min=C['floor']).exp_()   # e_n = exp(-n^2 pi^2 s^2 / 2), per sigma
+    a = torch.mul(npi, x0).cos_().mul_(e)                            # e_n cos(n pi x0)
     nx = npi * x
     p = torch.add(C['one'], a.mul(nx.cos()).sum(0), alpha=2).clamp_(min=C['tiny'])
-    score = a.mul_(npi).mul_(nx.sin_()).sum(0).div_(p).mul_(C['mtwo']).view(shape)
-    return (p.log().view(shape) if logp else None), score
+    score = a.mul_(_col(C, 'm2npi', nd)).mul_(nx.sin_()).sum(0).div_(p)  # -2 sum_n n pi e_n cos(n pi x0) sin(n pi x) / p
+    return (p.log() if logp else None), (score.mul_(s) if scaled else score)
 
-def _kernel(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True):
-    "Elementwise `(log p, score)` of the 1D reflected heat kernel (`log p` None unless `logp`), images below `SIGMA_SWITCH`, cosines at and above."
-    shape, x, x0, s = _flat(x, x0, s)
+def _kernel(x:Tensor, x0:Tensor, s:Tensor, logp:bool=True, scaled:bool=False):
+    "Elementwise `(log p, score)` of the 1D reflected heat kernel (`log p` None unless `logp`; score times `s` if `scaled`), images below `SIGMA_SWITCH`, cosines at and above; `s` broadcasts against `x`."
+    if x.shape != x0.shape: x, x0 = torch.broadcast_tensors(x, x0)
     lo, hi = map(float, torch.aminmax(s)) if s.numel() else (0., 0.)
-    if hi < SIGMA_SWITCH: lp, sc = _images(x, x0, s, logp)
-    elif lo >= SIGMA_SWITCH: lp, sc = _cosines(x, x0, s, logp)
-    else:                                                            # both short series everywhere, then pick: no gather/scatter
-        small, s2 = s < SIGMA_SWITCH, s * s
-        (li, si), (lc, sc) = _images(x, x0, s, logp, s2), _cosines(x, x0, s, logp, s2)
-        lp, sc = (torch.where(small, li, lc) if logp else None), torch.where(small, si, sc)
-    return (lp.view(shape) if logp else None), sc.view(shape)
+    if hi < SIGMA_SWITCH: return _images(x, x0, s, logp, scaled=scaled)
+    if lo >= SIGMA_SWITCH: return _cosines(x, x0, s, logp, scaled=scaled)
+    small, s2 = s < SIGMA_SWITCH, s * s                              # both short series everywhere, then pick: no gather/scatter
+    (li, si), (lc, sc) = _images(x, x0, s, logp, s2, scaled), _cosines(x, x0, s, logp, s2, scaled)
+    return (torch.where(small, li, lc) if logp else None), torch.where(small, si, sc)
 
 # %% ../nbs/13_reflected.ipynb #506dd960
 def _sigma_like(sigma, x:Tensor) -> Tensor:
@@ -170,7 +167,7 @@ class Reflected(DiffusionProcess):
         "Fold `x0 + sigma(t) z` into the box; the target is `sigma(t) * grad log p_sigma(x_t | x0)` (the network predicts sigma x score)."
         s = bcast(self.sigma(t.to(x0.dtype)), x0)               # positive by construction: the private kernel, unchecked
         xt = fold(torch.addcmul(x0, s, torch.randn_like(x0) if noise is None else noise))
-        return xt, s * _kernel(xt, x0, s, logp=False)[1]
+        return xt, _kernel(xt, x0, s, logp=False, scaled=True)[1]
 
     def prior(self, shape, device=None, dtype=torch.float32) -> Tensor:
         "Uniform on the box: the law of x_1 to within e^-123 for sigma_max = 5."

@@ -324,13 +324,13 @@ def fit(process, model:nn.Module, data:Tensor, steps:int=2000, batch_size:int|No
     avg = EMA(model, ema) if ema else None
     gen, start, history = torch.Generator().manual_seed(int(seed)), 0, []   # the same data stream on every rank
     ckpt = Path(ckpt) if ckpt is not None else None
-    have = resume and ckpt is not None and ckpt.exists()
+    have, prev_threads = resume and ckpt is not None and ckpt.exists(), None
     if ddp and resume and ckpt is not None and len(set(seen := _gather(have, world))) > 1:
         raise CheckpointError(f"checkpoint {ckpt} is visible to ranks {[r for r, s in enumerate(seen) if s]} only: "
                               "every rank must read it (put the run directory on a shared file system)")
     if have:
         st = load_checkpoint(ckpt, model, avg.model if avg else None, opt, restore_rng=True)
-        start, history = st['step'], list(st.get('history', []))
+        start, history, prev_threads = st['step'], list(st.get('history', [])), st.get('threads')
         gen.set_state(st['data_gen'])
         if avg: avg.n = st.get('ema_n', start)
         if ddp and len(st.get('rng_ranks', [])) == world:  # this rank's own noise stream, exactly
@@ -348,11 +348,13 @@ def fit(process, model:nn.Module, data:Tensor, steps:int=2000, batch_size:int|No
         more = dict(rng_ranks=_gather(_rng_state(device), world), world_size=world) if ddp else {}
         if rank == 0:
             save_checkpoint(ckpt, model, avg.model if avg else None, opt, step, data_gen=gen.get_state(),
-                            ema_n=avg.n if avg else 0, history=history, seed=int(seed), steps=steps, **more)
+                            ema_n=avg.n if avg else 0, history=history, seed=int(seed), steps=steps, threads=nthreads, **more)
     from tqdm.auto import tqdm
     bar = tqdm(total=steps, initial=start, disable=not progress or rank != 0, desc=f'{type(process).__name__}', leave=True)
     losses = torch.zeros(log_every, device=device); norms = torch.zeros(log_every, device=device)
-    nthreads = auto_threads(model) if isinstance(threads, str) else threads
+    if isinstance(threads, str):                           # measured for this model and batch; a resumed run keeps its count
+        nthreads = prev_threads if prev_threads is not None else auto_threads(model, shape=process.state_shape((local, *data.shape[1:])))
+    else: nthreads = threads
     amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     part = slice(rank * local, (rank + 1) * local)
     model.train()

@@ -32,7 +32,7 @@ def test_bench_quick(tmp_path):
     assert {'randn', 'stable', 'stable_isotropic', 'scipy'} <= set(res['stable']['draws_per_s'])
     assert {'ddpm', 'dlpm', 'lim', 'reflected', 'infodiff'} <= set(res['time_to_quality']) <= set(res['sampling'])
     assert {'ancestral', 'ddim'} <= set(res['sampling']['ddpm']) and {'dlpm', 'dlim'} <= set(res['sampling']['dlpm'])
-    assert set(res['threads']) == {'small', 'large'} and res['threads']['small']['auto'] == 1
+    assert set(res['threads']) == {'small', 'large'} and res['threads']['small']['auto'] >= 1
     measured = {k: v for k, v in res.items() if k != 'meta'}
     vals = list(numbers(measured))
     assert len(vals) > 100, len(vals)
