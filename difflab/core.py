@@ -228,12 +228,18 @@ class DiffusionProcess:
         try: return tuple(check_int('shape', s, 1) for s in shape)
         except ValueError: raise ValueError(msg) from None
 
-    def sample(self, model, shape, steps=None, y=None, guidance=0.0, sampler=None, return_path=False):
-        "Run the reverse process from the prior with `steps` steps; returns data-shaped samples, and with `return_path` also every state (stacked on CPU)."
+    def sample(self, model, shape, steps=None, y=None, guidance=0.0, sampler=None, return_path=False, **options):
+        "Run the reverse process from the prior with `steps` steps (`options`: the sampler's own keyword arguments); returns data-shaped samples, and with `return_path` also every state (stacked on CPU)."
         if not self.samplers: raise NotImplementedError(f"{type(self).__name__} defines no sampler")
         sampler = check_choice('sampler', sampler or self.samplers[0], self.samplers)
         steps = self.default_steps if steps is None else check_int('steps', steps, 1)
         shape = self._check_shape(shape)
+        run = getattr(self, f'sample_{sampler}')
+        if options:
+            import inspect
+            own = [k for k in inspect.signature(run).parameters if k not in ('f', 'shape', 'steps', 'device', 'dtype')]
+            for k in options:
+                if k not in own: raise ValueError(f"sampler {sampler!r} has no option {k!r}; its options: {', '.join(own) or 'none'}")
         if y is not None:
             y = torch.as_tensor(y)
             if y.ndim == 0: y = y.expand(shape[0])
@@ -245,7 +251,7 @@ class DiffusionProcess:
         if was_training: model.eval()
         try:
             with torch.no_grad(), num_threads(auto_threads(model) if isinstance(model, nn.Module) else None):
-                for x in getattr(self, f'sample_{sampler}')(f, self.state_shape(shape), steps, device=device, dtype=dtype):
+                for x in run(f, self.state_shape(shape), steps, device=device, dtype=dtype, **options):
                     if return_path: path.append(self.data(x).detach().cpu())
         finally:
             if was_training: model.train()

@@ -231,6 +231,7 @@ def sample_heun(self:Reflected, f, shape, steps:int, device=None, dtype=torch.fl
 @patch
 def sample_adaptive(self:Reflected, f, shape, steps:int, device=None, dtype=torch.float32, max_steps:int=10_000):
     "Probability-flow ODE with an adaptive Heun-Euler step (tolerances `rtol`, `atol`; first step 1/`steps`), then the denoising step."
+    max_steps = check_int('max_steps', max_steps, 1)
     x = self.prior(shape, device, dtype); yield x
     t, h, d1 = 1.0, 1.0 / steps, None
     for _ in range(max_steps):

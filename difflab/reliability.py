@@ -87,7 +87,7 @@ def _processes() -> dict:
                                         steps=Int(1, note='DDPM / DLPM: at most T', bad=(11,), good=(1, 10)),
                                         y=Rule('None, a label, or int labels of shape (n,)', ([0, 1, 2],)),
                                         guidance=Real(0, note='> 0 needs labels y'), sampler=Choice('ancestral', 'ddim', bad=('euler',)),
-                                        return_path=_FLAG),
+                                        return_path=_FLAG, options=Free("the chosen sampler's own keyword arguments; others are refused by name")),
         'DiffusionProcess.loss': dict(model=Free(_MODEL), x0=_bad_x(), y=Free('None or int labels of shape (n,)')),
         'DiffusionProcess.q_sample': q,
         'DDPM.nll': dict(model=Free(_MODEL), x0=_bad_x(), y=Free('None or labels'), variance=Choice('small', 'large', None)),
