@@ -22,13 +22,16 @@ class DLPM(DiffusionProcess):
     likelihood_note = "alpha-stable transition densities have no closed form, so DLPM has no tractable likelihood here"
 
     def __init__(self, alpha:float=1.8, T:int=100, isotropic:bool=True, loss_type:str='l2', mom_draws:int=5,
-                 clamp:float|None=None, eta:float=0.0):
+                 clamp:float|None=None, eta:float=0.0, parameterization:str='eps', sigma_data:float=0.3, weight_cap:float=100.):
         self.alpha = float(check_range('alpha', alpha, 0, 2, lo_open=True))
         self.T, self.isotropic = check_int('T', T, 1), bool(isotropic)
         self.loss_type = check_choice('loss_type', loss_type, ('l2', 'mom', 'mse'))
         self.mom_draws = check_int('mom_draws', mom_draws, 1)
         self.clamp = None if clamp is None else float(check_range('clamp', clamp, 0, lo_open=True))
         self.eta = float(check_range('eta', eta, 0, 1))
+        self.parameterization = check_choice('parameterization', parameterization, ('eps', 'x0'))   # what the network predicts
+        self.sigma_data = float(check_range('sigma_data', sigma_data, 0, lo_open=True))              # x0 only: the data's scale
+        self.weight_cap = float(check_range('weight_cap', weight_cap, 0, lo_open=True))              # x0 only: largest loss weight
         self.default_steps = self.T
         a = self.alpha
         ab = cosine_alpha_bar(torch.arange(self.T + 1, dtype=torch.float64) / (self.T + 1))   # index 0 = clean
@@ -41,7 +44,8 @@ class DLPM(DiffusionProcess):
 
     def __repr__(self):
         return (f"DLPM(alpha={self.alpha}, T={self.T}, isotropic={self.isotropic}, loss_type={self.loss_type!r}, "
-                f"clamp={self.clamp}, eta={self.eta})")
+                f"clamp={self.clamp}, eta={self.eta}"
+                + (f", parameterization='x0', sigma_data={self.sigma_data}, weight_cap={self.weight_cap})" if self.parameterization == 'x0' else ')'))
 
     def level(self, t) -> Tensor:
         "Noise level `j` in 1..T (index into the schedule arrays; 0 is clean data) of public times `t = j/T`."
@@ -86,8 +90,9 @@ def _pred(model, xt, c, y):
 
 @patch
 def loss(self:DLPM, model, x0:Tensor, y=None) -> Tensor:
-    "Training loss: per-example L2 norm of the noise error averaged over the batch ('l2'), its median of means over `mom_draws` noise draws ('mom'), or the mean squared error ('mse')."
+    "Training loss of an eps-network: per-example L2 norm of the noise error averaged over the batch ('l2'), its median of means over `mom_draws` noise draws ('mom'), or the mean squared error ('mse'); of an x0-network (`parameterization='x0'`): the weighted squared x0 error."
     x0 = self.check_x0(x0)
+    if self.parameterization == 'x0': return self._loss_x0(model, x0, y)
     def batch_mean():                                  # one noise draw: mean squared error, or mean per-example norm
         t = self.sample_t(x0.shape[0], device=x0.device, dtype=x0.dtype)
         xt, eps = self.q_sample(x0, t)
@@ -96,6 +101,53 @@ def loss(self:DLPM, model, x0:Tensor, y=None) -> Tensor:
     if self.loss_type == 'mse': return batch_mean()
     m = batch_mean() if self.loss_type == 'l2' else torch.stack([batch_mean() for _ in range(self.mom_draws)]).median()
     return m * x0[0].numel() ** -0.5                   # norm / sqrt(d) = root of the mean square over coordinates
+
+# %% ../nbs/11_dlpm.ipynb #10fc0d18
+@patch
+def coefs(self:DLPM, c:Tensor, x:Tensor):
+    "`(gamma_bar, sigma_bar)` at network noise levels `c` (= j/T), each shaped `(n, 1, ..., 1)` to broadcast against `x`."
+    gs = self.table(x.device, x.dtype).index_select(0, self.level(c).view(-1))
+    shape = (-1,) + (1,) * (x.ndim - 1)
+    return gs[:, 0].view(shape), gs[:, 1].view(shape)
+
+@patch
+def precond(self:DLPM, c:Tensor, x:Tensor):
+    "x0-network coefficients at levels `c`: `(a, b)` with x0_hat = a x + b F, a = c_skip / gamma_bar, b = c_out (s = sigma_bar/gamma_bar, scale `sigma_data`)."
+    gb, sb = self.coefs(c, x)
+    s, sd2 = sb / gb, self.sigma_data ** 2
+    r = s * s + sd2
+    return sd2 / (r * gb), s * self.sigma_data / r.sqrt()
+
+@patch
+def x0_of(self:DLPM, out:Tensor, x:Tensor, c:Tensor) -> Tensor:
+    "The clean-data estimate from a network output `out` at `(x, c)`: `(x - sigma_bar out) / gamma_bar` for an eps-network, `a x + b out` for an x0-network."
+    if self.parameterization == 'x0':
+        a, b = self.precond(c, x)
+        return torch.addcmul(a * x, b, out)
+    gb, sb = self.coefs(c, x)
+    return (x - sb * out) / gb
+
+@patch
+def eps_of(self:DLPM, out:Tensor, x:Tensor, c:Tensor) -> Tensor:
+    "The noise estimate from a network output `out` at `(x, c)`: `out` itself for an eps-network, `(x - gamma_bar x0_hat) / sigma_bar` for an x0-network."
+    if self.parameterization == 'eps': return out
+    gb, sb = self.coefs(c, x)
+    return (x - gb * self.x0_of(out, x, c)) / sb
+
+@patch
+def eps_fn(self:DLPM, f):
+    "The network `f(x, c)` as a noise predictor, what the samplers call (`f` itself for an eps-network)."
+    return f if self.parameterization == 'eps' else (lambda x, c: self.eps_of(f(x, c), x, c))
+
+@patch
+def _loss_x0(self:DLPM, model, x0:Tensor, y=None) -> Tensor:
+    "Squared x0 error of a preconditioned x0-network, weighted by min(1 / c_out^2, weight_cap), mean over coordinates and batch."
+    t = self.sample_t(x0.shape[0], device=x0.device, dtype=x0.dtype)
+    xt, _ = self.q_sample(x0, t)
+    c = self.cond(t)
+    a, b = self.precond(c, xt)
+    w = (b * b).reciprocal_().clamp_(max=self.weight_cap)
+    return (w * (torch.addcmul(a * xt, b, _pred(model, xt, c, y)) - x0).pow(2)).flatten(1).mean(1).mean()
 
 # %% ../nbs/11_dlpm.ipynb #adfbf94e
 @patch
@@ -134,7 +186,7 @@ def posterior(self:DLPM, x:Tensor, eps:Tensor, j:int, jp:int, Sig:Tensor, Sig_pr
 @patch
 def sample_dlpm(self:DLPM, f, shape, steps, device=None, dtype=torch.float32):
     "The DLPM stochastic sampler: Gaussian posterior steps given one chain of stable factors per example; yields every state."
-    js = self.timesteps(steps) + [0]
+    js, f = self.timesteps(steps) + [0], self.eps_fn(f)
     n = shape[0]
     a_shape = (n,) if self.isotropic else tuple(shape)
     Sig, S = [torch.zeros(a_shape, device=device, dtype=dtype)], len(js) - 1
@@ -154,7 +206,7 @@ def sample_dlpm(self:DLPM, f, shape, steps, device=None, dtype=torch.float32):
 @patch
 def sample_dlim(self:DLPM, f, shape, steps, device=None, dtype=torch.float32):
     "The DLIM sampler: deterministic for `eta = 0`, fresh SaS noise of scale `eta * sigma_bar_{t-1}` otherwise; yields every state."
-    js = self.timesteps(steps) + [0]
+    js, f = self.timesteps(steps) + [0], self.eps_fn(f)
     x = self.prior(shape, device, dtype); yield x
     for j, jp in zip(js[:-1], js[1:]):
         eps = f(x, self._cvec(j, shape[0], device, dtype))

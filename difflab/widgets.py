@@ -10,8 +10,9 @@ import ipywidgets as W
 import torch
 from fastcore.basics import patch
 from .core import check_range, check_choice, seed_everything
-from .plots import (AlphaView, ScheduleView, ForwardView, TrainView, available_processes, make_process,
-                           process_spec, explorer_datasets, explorer_data, to_box, optional_module)
+from .plots import AlphaView, ScheduleView, optional_module
+from .explorers import (ForwardView, TrainView, available_processes, make_process, process_spec, explorer_datasets,
+                               explorer_data, to_box)
 
 # %% auto #0
 __all__ = ['Explorer', 'alpha_explorer', 'schedule_explorer', 'forward_explorer', 'default_process', 'train_and_sample',
