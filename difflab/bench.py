@@ -290,7 +290,7 @@ def bench_scaling(batches=(128, 256, 512, 1024, 2048, 4096), dims=(2, 64, 784), 
 
 # %% ../nbs/40_bench.ipynb #69043172
 def bench_threads(large:str='mnist', large_batch:int=64, small_batch:int=1024, threads=None, repeats:int=5, out=print) -> dict:
-    "Wall time of a DDPM training step with 1 vs 2 threads for the default TimeMLP (2D) and a UNet preset; whether `auto_threads` (given the batch shape, as `fit` calls it) picks the faster, within 5%."
+    "Wall time of a DDPM training step with 1 thread vs every core for the default TimeMLP (2D) and a UNet preset; whether `auto_threads` (given the batch shape, as `fit` calls it) picks the faster, within 5%."
     from difflab.models import TimeMLP, UNet
     torch.manual_seed(0)
     cases = dict(small=(TimeMLP(), (small_batch, 2)))

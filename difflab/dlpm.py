@@ -81,8 +81,13 @@ def q_sample(self:DLPM, x0:Tensor, t:Tensor, noise=None):
     j = self.level(t)
     if j.ndim > 1 or (j.ndim == 1 and j.shape[0] not in (1, x0.shape[0])):
         raise ValueError(f"t must be a scalar or have shape ({x0.shape[0]},), got {tuple(t.shape)}")
-    gb, sb = self.table(x0.device, x0.dtype).index_select(0, j.view(-1)).view(-1, 2, *([1] * (x0.ndim - 1))).unbind(1)
+    gb, sb = self._at_level(j, x0)
     return torch.addcmul(gb * x0, sb, eps), eps
+
+@patch
+def _at_level(self:DLPM, j:Tensor, x:Tensor):
+    "`(gamma_bar, sigma_bar)` at levels `j` from the cached table, each shaped `(n, 1, ..., 1)` (or `(1, 1, ...)`) to broadcast against `x`."
+    return self.table(x.device, x.dtype).index_select(0, j.view(-1)).view(-1, 2, *([1] * (x.ndim - 1))).unbind(1)
 
 # %% ../nbs/11_dlpm.ipynb #abc71b91
 def _pred(model, xt, c, y):
@@ -106,14 +111,16 @@ def loss(self:DLPM, model, x0:Tensor, y=None) -> Tensor:
 @patch
 def coefs(self:DLPM, c:Tensor, x:Tensor):
     "`(gamma_bar, sigma_bar)` at network noise levels `c` (= j/T), each shaped `(n, 1, ..., 1)` to broadcast against `x`."
-    gs = self.table(x.device, x.dtype).index_select(0, self.level(c).view(-1))
-    shape = (-1,) + (1,) * (x.ndim - 1)
-    return gs[:, 0].view(shape), gs[:, 1].view(shape)
+    return self._at_level(self.level(c), x)
 
 @patch
 def precond(self:DLPM, c:Tensor, x:Tensor):
     "x0-network coefficients at levels `c`: `(a, b)` with x0_hat = a x + b F, a = c_skip / gamma_bar, b = c_out (s = sigma_bar/gamma_bar, scale `sigma_data`)."
-    gb, sb = self.coefs(c, x)
+    return self._precond(*self.coefs(c, x))
+
+@patch
+def _precond(self:DLPM, gb:Tensor, sb:Tensor):
+    "`precond` from `(gamma_bar, sigma_bar)` already looked up."
     s, sd2 = sb / gb, self.sigma_data ** 2
     r = s * s + sd2
     return sd2 / (r * gb), s * self.sigma_data / r.sqrt()
@@ -131,8 +138,9 @@ def x0_of(self:DLPM, out:Tensor, x:Tensor, c:Tensor) -> Tensor:
 def eps_of(self:DLPM, out:Tensor, x:Tensor, c:Tensor) -> Tensor:
     "The noise estimate from a network output `out` at `(x, c)`: `out` itself for an eps-network, `(x - gamma_bar x0_hat) / sigma_bar` for an x0-network."
     if self.parameterization == 'eps': return out
-    gb, sb = self.coefs(c, x)
-    return (x - gb * self.x0_of(out, x, c)) / sb
+    gb, sb = self.coefs(c, x)                                  # one look-up for both conversions
+    a, b = self._precond(gb, sb)
+    return (x - gb * torch.addcmul(a * x, b, out)) / sb
 
 @patch
 def eps_fn(self:DLPM, f):

@@ -337,7 +337,7 @@ class InfoDiffusion(DiffusionProcess):
         z, a, b = self._q_at(x0, c, eps)                                          # = q_sample(x0, t)
         err = (_predict(model, z, c, y, 'eps', a, b) - eps).pow(2).flatten(1).sum(1)
         if base is None:   # N(0, I) in closed form, in the data's dtype: ε̂_G = b z (a² + b² = 1), −log p_G = (d log 2π + ‖x0‖²)/2
-            err_base = (bcast(b, x0) * z - eps).pow(2).flatten(1).sum(1)                    # paired control variate
+            err_base = (bcast(b, x0) * z - eps).pow(2).flatten(1).sum(1)          # paired control variate
             nll_base = 0.5 * (x0.pow(2).flatten(1).sum(1) + x0[0].numel() * math.log(2 * math.pi))
         else:
             err_base = (base.eps(z, c) - eps).pow(2).flatten(1).sum(1)
