@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install dev-install browser readme check-readme export docs clean
+.PHONY: demo test install dev-install browser readme check-readme export format lint docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ browser:
 test: dev-install browser
 	$(BIN)/nbdev_export
 	@git diff --quiet -- difflab 2>/dev/null || { echo "nbdev_export changed difflab/: run nbdev_export and commit"; git --no-pager diff --stat -- difflab; exit 1; }
+	$(MAKE) --no-print-directory lint
 	$(BIN)/nbdev_test --n_workers 2 --timing
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
@@ -51,6 +52,16 @@ check-readme: dev-install
 
 export: dev-install
 	$(BIN)/nbdev_export
+
+## make format: ruff-format every notebook so that the exported difflab/ is ruff-clean (tools/format_nbs.py)
+format: dev-install
+	$(BIN)/python tools/format_nbs.py
+	$(BIN)/nbdev_clean
+
+## make lint: the style checks `make test` runs on the exported library
+lint: dev-install
+	$(BIN)/ruff check difflab
+	$(BIN)/python tools/format_nbs.py --check
 
 ## make docs: the site in _docs/ (Sphinx + myst-nb fed by nbdev's processors; see docs/README.md). Notebooks are not
 ## executed; MathJax, the widget manager and fonts are fetched once from the npm registry, then the build is offline.

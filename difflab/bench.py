@@ -773,7 +773,9 @@ def jsonable(obj):
 
 # %% ../nbs/40_bench.ipynb #bcb4ce94
 def _md(head, rows) -> list:
-    f = lambda v: '–' if v is None else (f'{v:.4g}' if isinstance(v, float) else str(v))
+    def f(v):
+        return '–' if v is None else (f'{v:.4g}' if isinstance(v, float) else str(v))
+
     return (
         ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
         + ['| ' + ' | '.join(map(f, r)) + ' |' for r in rows]

@@ -32,9 +32,6 @@ from difflab.experiment import (
     load_run,
     run_dir,
     demo,
-    apply_overrides,
-    config_from_dict,
-    save_config,
 )
 from .train import CheckpointError
 
@@ -193,9 +190,9 @@ def display(name, root='runs', out=None) -> Path:
         sampler=cfg.sampler or None,
     )
     hist = [
-        json.loads(l)
-        for l in (run_dir(cfg) / 'metrics.jsonl').read_text().splitlines()
-        if l.strip()
+        json.loads(line)
+        for line in (run_dir(cfg) / 'metrics.jsonl').read_text().splitlines()
+        if line.strip()
     ]
     fig, axs = plt.subplots(1, 3, figsize=(11, 3.6))
     if s.ndim == 2:
@@ -287,7 +284,10 @@ def _write_table(rows, out, keys):
         w = csv.DictWriter(f, cols, extrasaction='ignore')
         w.writeheader()
         w.writerows(rows)
-    fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
+
+    def fmt(v):
+        return f'{v:.4g}' if isinstance(v, float) else str(v)
+
     md = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + [
         '| ' + ' | '.join(fmt(r.get(c, '')) for c in cols) + ' |' for r in rows
     ]
@@ -388,7 +388,10 @@ def main(argv=None) -> int:
         FloatingPointError,
         OSError,
     ) as e:  # what the user can fix: one line, exit 2
-        msg = '; '.join(l.strip() for l in str(e).splitlines() if l.strip()) or type(e).__name__
+        msg = (
+            '; '.join(line.strip() for line in str(e).splitlines() if line.strip())
+            or type(e).__name__
+        )
         print(f"difflab {args.cmd}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,7 +22,6 @@ import os
 import random
 import time
 import contextlib
-import importlib.resources
 from pathlib import Path
 import numpy as np
 import torch
@@ -32,9 +31,9 @@ import torch.nn.functional as F
 
 # %% ../nbs/00_core.ipynb #05e07ba5
 def _range_text(lo, hi, lo_open, hi_open) -> str:
-    l = '(-inf' if lo is None else ('(' if lo_open else '[') + f'{lo:g}'
-    h = 'inf)' if hi is None else f'{hi:g}' + (')' if hi_open else ']')
-    return f'{l}, {h}'
+    lower = '(-inf' if lo is None else ('(' if lo_open else '[') + f'{lo:g}'
+    upper = 'inf)' if hi is None else f'{hi:g}' + (')' if hi_open else ']')
+    return f'{lower}, {upper}'
 
 
 def check_range(name: str, value, lo=None, hi=None, lo_open=False, hi_open=False):

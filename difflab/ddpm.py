@@ -25,8 +25,6 @@ from difflab.core import (
     check_int,
     check_choice,
     bcast,
-    index_to_t,
-    t_to_index,
     model_device,
     shipped_path,
 )

@@ -15,7 +15,6 @@ __all__ = ['DLPM']
 # fmt: on
 
 # %% ../nbs/11_dlpm.ipynb #297b8474
-import math
 import torch
 from torch import Tensor
 from fastcore.basics import patch
@@ -26,7 +25,6 @@ from difflab.core import (
     check_choice,
     bcast,
     t_to_index,
-    index_to_t,
 )
 from .schedules import cosine_alpha_bar
 from .stable import sample_stable, sample_stable_factor

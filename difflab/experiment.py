@@ -20,7 +20,6 @@ __all__ = ['PROCESSES', 'IMAGE_SETS', 'process_class', 'ConfigError', 'Config', 
 import dataclasses
 import importlib
 import inspect
-import json
 import os
 import shutil
 import time

@@ -310,7 +310,10 @@ def safe_cholesky(S: Tensor, jitter: float = 1e-13, tries: int = 6) -> Tensor:
 @patch
 def _log_norm(self: MDM):
     "`(y(t_min), Z)` of the importance density."
-    ly = lambda b: b + math.log(-math.expm1(-b))  # log(e^b - 1), stable for large b
+
+    def ly(b):
+        return b + math.log(-math.expm1(-b))  # log(e^b - 1), stable for large b
+
     lo = ly(self.int_beta(self.t_min))
     return lo, ly(self.int_beta(1.0)) - lo
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .core import check_range, check_int, check_choice, num_threads
+from .core import check_range, check_int, num_threads
 
 
 # %% ../nbs/07_metrics.ipynb #573b5509
@@ -119,7 +119,10 @@ def mmd(x: Tensor, y: Tensor, bandwidth: float | None = None) -> Tensor:
         if bandwidth is None
         else torch.as_tensor(check_range('bandwidth', bandwidth, 0, None, lo_open=True))
     )
-    k = lambda d: torch.exp(-d.square() / (2 * h**2))
+
+    def k(d):
+        return torch.exp(-d.square() / (2 * h**2))
+
     n, m = x.shape[0], y.shape[0]
     kxx, kyy, kxy = (
         (_pair_sum(x, x, k) - n) / (n * (n - 1)),

@@ -285,7 +285,10 @@ class UNet(nn.Module):
         )
         self.label_emb = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None
         self.inp = nn.Conv2d(in_ch, ch, 3, padding=1)
-        blk = lambda a, b: ResBlock(a, b, emb_dim, groups, dropout)
+
+        def blk(a, b):
+            return ResBlock(a, b, emb_dim, groups, dropout)
+
         self.down, chans, c, res = nn.ModuleList(), [ch], ch, size
         for i, m in enumerate(ch_mult):  # encoder: num_res blocks per level, then halve
             for _ in range(num_res):

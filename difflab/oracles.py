@@ -18,7 +18,6 @@ __all__ = ['GaussianOracle', 'GMMOracle']
 import math
 import torch
 from torch import Tensor
-from .core import check_range, bcast
 
 
 # %% ../nbs/05_oracles.ipynb #bbd9e5d2

@@ -272,8 +272,8 @@ def update(self: AlphaView, alpha: float = 1.5, scale: float = 1.0) -> dict:
     c = _tail_const(alpha) * scale**alpha
     self.pow_log.set_ydata(alpha * c * self.x_log ** (-1 - alpha))
     self.pow_tail.set_ydata(2 * c * self.x_log**-alpha)
-    for l in (self.pow_log, self.pow_tail):
-        l.set_visible(alpha < 2)
+    for power_law in (self.pow_log, self.pow_tail):
+        power_law.set_visible(alpha < 2)
     self.s_draw.set_ydata(eps[: self.k])
     self.g_draw.set_ydata(scale * math.sqrt(2) * self.g[: self.k])
     self.label.set_text(f'α = {alpha:.2f}, scale {scale:g}')
@@ -387,7 +387,7 @@ class ScheduleView(FastFigure):
         for ls in self.lines.values():
             self.animate(*ls)
         self.fig.legend(
-            [l[0] for l in self.lines.values()],
+            [curves[0] for curves in self.lines.values()],
             self.names,
             loc='center right',
             fontsize=7,
@@ -443,15 +443,15 @@ def update(
     procs, skipped = self._build(T, s, alpha, loc, scale, sigma_max, beta1, only=self.names)
     out = {}
     for k, ls in self.lines.items():
-        for l in ls:
-            l.set_visible(k in procs)
+        for curve in ls:
+            curve.set_visible(k in procs)
         if k not in procs:
             continue
         a, sd = schedule_curves(procs[k], self.t)
         with np.errstate(divide='ignore'):
             ab, lsnr, sig = (a**2).numpy(), (2 * (a.log() - sd.log())).numpy(), sd.numpy()
-        for l, y in zip(ls, (ab, lsnr, sig)):
-            l.set_ydata(y)
+        for curve, y in zip(ls, (ab, lsnr, sig)):
+            curve.set_ydata(y)
         out[k] = dict(
             alpha_bar_half=float(np.interp(0.5, self.t.numpy(), ab)),
             logsnr_half=float(np.interp(0.5, self.t.numpy(), lsnr)),

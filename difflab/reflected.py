@@ -41,7 +41,10 @@ def _consts(device, dtype) -> dict:
     key = (device, dtype)
     if key not in _CONSTS:
         K, M = kernel_terms(dtype)
-        T = lambda v: torch.as_tensor(v, device=device, dtype=dtype)
+
+        def T(v):
+            return torch.as_tensor(v, device=device, dtype=dtype)
+
         k2, m2 = (
             2 * torch.arange(-K, K + 1, device=device, dtype=dtype),
             2 * torch.arange(-K, K + 2, device=device, dtype=dtype),
@@ -443,7 +446,10 @@ def nll(
         probe = (2 * torch.randint(0, 2, x0.shape, generator=g) - 1).to(
             device=x0.device, dtype=x0.dtype
         )
-    f = lambda x, c: model(x, c)
+
+    def f(x, c):
+        return model(x, c)
+
     was_training = getattr(model, 'training', False)
     if was_training:
         model.eval()

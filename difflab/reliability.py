@@ -55,13 +55,13 @@ def Real(
     edges: bool = True,
 ) -> Rule:
     "A real number in an interval. Probed with: each open end, just outside each end, NaN, ±inf for a missing end, a string; closed ends must pass (unless `edges=False`)."
-    l = '(-inf' if lo is None else ('(' if lo_open else '[') + _g(lo)
-    h = 'inf)' if hi is None else _g(hi) + (')' if hi_open else ']')
+    lower = '(-inf' if lo is None else ('(' if lo_open else '[') + _g(lo)
+    upper = 'inf)' if hi is None else _g(hi) + (')' if hi_open else ']')
     b = [_NAN, 'abc', -_INF if lo is None else lo - _out(lo), _INF if hi is None else hi + _out(hi)]
     b += [v for v, op in ((lo, lo_open), (hi, hi_open)) if v is not None and op]
     g = [v for v, op in ((lo, lo_open), (hi, hi_open)) if v is not None and not op] if edges else []
     return Rule(
-        f'real in {l}, {h}' + (f'; {note}' if note else ''),
+        f'real in {lower}, {upper}' + (f'; {note}' if note else ''),
         tuple(b) + tuple(bad),
         tuple(g) + tuple(good),
         tuple(names),
@@ -70,11 +70,11 @@ def Real(
 
 def Int(lo=None, hi=None, note: str = '', bad=(), good=None, names=()) -> Rule:
     "An integer in `[lo, hi]`. Probed with: one below `lo`, one above `hi`, a non-integer, NaN, inf, a string; `good` defaults to the ends."
-    h = 'inf)' if hi is None else f'{hi}]'
+    upper = 'inf)' if hi is None else f'{hi}]'
     b = [_NAN, _INF, 'abc', lo + 0.5] + [lo - 1] + ([hi + 1] if hi is not None else [])
     g = tuple(v for v in (lo, hi) if v is not None) if good is None else tuple(good)
     return Rule(
-        f'integer in [{lo}, {h}' + (f'; {note}' if note else ''),
+        f'integer in [{lo}, {upper}' + (f'; {note}' if note else ''),
         tuple(b) + tuple(bad),
         g,
         tuple(names),
@@ -548,7 +548,10 @@ def entry_points() -> dict:
 
     g = torch.Generator().manual_seed(0)
     x2, box = torch.randn(16, 2, generator=g), torch.rand(16, 2, generator=g)
-    zero = lambda x, c, y=None: torch.zeros_like(x)
+
+    def zero(x, c, y=None):
+        return torch.zeros_like(x)
+
     P = dict(
         DDPM=ddpm.DDPM,
         DLPM=dlpm.DLPM,
@@ -744,7 +747,10 @@ def check(
 def param_table(registry: dict | None = None) -> str:
     "Markdown table of every registered parameter: entry point, name, allowed values, and the probes run against it (open gaps flagged)."
     reg = param_registry() if registry is None else registry
-    esc = lambda s: s.replace('|', '\\|')
+
+    def esc(s):
+        return s.replace('|', '\\|')
+
     rows = ['| entry point | parameter | allowed | probes |', '|---|---|---|---|']
     for where, ps in reg.items():
         for name, rule in ps.items():

@@ -37,7 +37,10 @@ def linear_betas(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02
 def cosine_alpha_bar(u, s: float = 0.008) -> Tensor:
     "The cosine schedule's continuous ᾱ(u) = f(u)/f(0), f(u) = cos²((u+s)/(1+s)·π/2), in float64 (u in [0, 1])."
     u = torch.as_tensor(u, dtype=torch.float64)
-    f = lambda v: torch.cos((v + s) / (1 + s) * math.pi / 2) ** 2
+
+    def f(v):
+        return torch.cos((v + s) / (1 + s) * math.pi / 2) ** 2
+
     return f(u) / f(torch.zeros((), dtype=torch.float64))
 
 

@@ -202,7 +202,6 @@ def stable_tail_approx(x, alpha: float):
 def bench_stable(n: int = 1_000_000, alpha: float = 1.7, repeats: int = 15) -> dict:
     "Best-of-`repeats` thread CPU seconds for `n` draws (current thread count): torch.randn, `sample_stable`, the isotropic route, the factor, and scipy; plus the ratios."
     import time
-    from scipy.stats import levy_stable
 
     g = torch.Generator().manual_seed(0)
     d = stable_dist(alpha)

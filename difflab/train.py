@@ -25,7 +25,6 @@ import signal
 import threading
 import time
 import zipfile
-import pickle
 from pathlib import Path
 import torch
 import torch.distributed as dist
@@ -432,16 +431,16 @@ class _Fanout(Logger):
         self.loggers = loggers
 
     def begin(self, history):
-        for l in self.loggers:
-            l.begin(history)
+        for logger in self.loggers:
+            logger.begin(history)
 
     def log(self, step, metrics):
-        for l in self.loggers:
-            l.log(step, metrics)
+        for logger in self.loggers:
+            logger.log(step, metrics)
 
     def close(self):
-        for l in self.loggers:
-            l.close()
+        for logger in self.loggers:
+            logger.close()
 
 
 def as_logger(log) -> Logger | None:
@@ -451,7 +450,7 @@ def as_logger(log) -> Logger | None:
     if isinstance(log, (str, os.PathLike)):
         return JSONLLogger(log)
     if isinstance(log, (list, tuple)):
-        return _Fanout([as_logger(l) for l in log if l is not None])
+        return _Fanout([as_logger(item) for item in log if item is not None])
     raise ValueError(
         f"log must be None, a path, a Logger or a list of those, got {type(log).__name__}"
     )

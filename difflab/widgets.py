@@ -19,9 +19,7 @@ __all__ = ['Explorer', 'alpha_explorer', 'schedule_explorer', 'forward_explorer'
 import html
 import time
 import traceback
-import numpy as np
 import ipywidgets as W
-import torch
 from fastcore.basics import patch
 from .core import check_range, check_choice, seed_everything
 from .plots import AlphaView, ScheduleView, optional_module
@@ -402,7 +400,10 @@ def train_and_sample(
     c1 = time.thread_time()
     samples, path = proc.sample(ema, (n_samples, 2), return_path=True, **skw)
     sample_s, sample_cpu = time.perf_counter() - t1, time.thread_time() - c1
-    swd = lambda a: float(sliced_wasserstein(a.float(), fresh.float()))
+
+    def swd(a):
+        return float(sliced_wasserstein(a.float(), fresh.float()))
+
     return dict(
         process=proc,
         model=ema,
@@ -605,7 +606,10 @@ def _scrubbed(self: TrainExplorer, change):
 # %% ../nbs/20_widgets.ipynb #a1489f08
 def explorers(dpi: int = 72) -> W.VBox:
     "The α, schedule, forward and train-and-sample explorers, one under the other."
-    h = lambda s: W.HTML(f'<h3 style="margin:12px 0 4px">{s}</h3>')
+
+    def h(s):
+        return W.HTML(f'<h3 style="margin:12px 0 4px">{s}</h3>')
+
     return W.VBox(
         [
             h('α-stable noise'),
