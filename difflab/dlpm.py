@@ -252,11 +252,11 @@ def timesteps(self: DLPM, steps: int) -> list:
 def _coarse(self: DLPM, j: int, jp: int):
     "One-step coefficients `(gamma, sigma)` of the chain from level `jp` to level `j > jp`."
     g = (self.gamma_bar[j] / self.gamma_bar[jp]).item()
-    s = max(
+    s_pow = (
         self.sigma_bar[j].item() ** self.alpha
-        - g**self.alpha * self.sigma_bar[jp].item() ** self.alpha,
-        0.0,
-    ) ** (1 / self.alpha)
+        - g**self.alpha * self.sigma_bar[jp].item() ** self.alpha
+    )
+    s = max(s_pow, 0.0) ** (1 / self.alpha)
     return g, s
 
 
