@@ -13,6 +13,10 @@ lic = licenses[cfg['license']]
 statuses = ['Planning', 'Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Mature', 'Inactive']
 readme = here/'README.md'
 
+# extras: difflab[widgets], difflab[bench], and difflab[dev], which includes both
+extras = {k: cfg[f'{k}_requirements'].split() for k in ('widgets', 'bench', 'dev')}
+extras['dev'] += extras['widgets'] + extras['bench']
+
 setuptools.setup(
     name=cfg['lib_name'],
     version=cfg['version'],
@@ -32,8 +36,8 @@ setuptools.setup(
     package_dir={'difflab.shipped': 'data', 'difflab.configs': 'configs'},
     package_data={'difflab.shipped': ['*.pt', '*.npz', '*.json', '*.md'], 'difflab.configs': ['*.yaml']},
     include_package_data=True,
-    install_requires=cfg['requirements'].split(' '),
-    extras_require={'dev': cfg['dev_requirements'].split(' ')},
+    install_requires=cfg['requirements'].split(),
+    extras_require=extras,
     entry_points={'console_scripts': cfg['console_scripts'].split(' '),
                   'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
