@@ -59,6 +59,8 @@ def _clip_range(clip_x0):
 class DDPM(DiffusionProcess):
     "DDPM with `T` steps, a 'linear' or 'cosine' schedule and ε-prediction; samplers 'ancestral' (`variance` 'small' β̃ or 'large' β) and 'ddim' (stochasticity `eta`); `clip_x0=(lo, hi)` (or `c` for `(-c, c)`) clamps x̂0."
 
+    name = 'ddpm'
+    prediction = 'eps'
     samplers = ('ancestral', 'ddim')
     likelihood_note = "the ELBO (nats) with a Gaussian decoder at the last step"
 
@@ -98,6 +100,13 @@ def logsnr_of_t(self: DDPM, t) -> Tensor:
     k0 = u.floor().long().clamp(max=self.T - 2)
     w = u - k0
     return (1 - w) * L[k0] + w * L[k0 + 1]
+
+
+@patch
+def marginal(self: DDPM, t) -> tuple:
+    "`(a, sigma) = (sqrt(alpha_bar), sqrt(1 - alpha_bar))` at times `t` (float64, interpolated log-SNR)."
+    lam = self.logsnr_of_t(torch.as_tensor(t).to(torch.float64))
+    return torch.sigmoid(lam).sqrt(), torch.sigmoid(-lam).sqrt()
 
 
 @patch

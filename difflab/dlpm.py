@@ -34,6 +34,8 @@ from .stable import sample_stable, sample_stable_factor
 class DLPM(DiffusionProcess):
     "Denoising Levy probabilistic model: DDPM with SaS noise of index `alpha` (unit scale); samplers 'dlpm' (stochastic) and 'dlim' (`eta`=0: deterministic)."
 
+    name = 'dlpm'
+    prediction = 'eps'
     samplers = ('dlpm', 'dlim')
     likelihood_note = "alpha-stable transition densities have no closed form, so DLPM has no tractable likelihood here"
 
@@ -100,6 +102,11 @@ class DLPM(DiffusionProcess):
                 torch.stack([self.gamma_bar, self.sigma_bar], 1).to(*key).contiguous()
             )
         return self._tables[key]
+
+    def marginal(self, t):
+        "`(gamma_bar, sigma_bar)` at times `t` (float64): `x_t = gamma_bar x0 + sigma_bar eps`."
+        j = self.level(t)
+        return self.gamma_bar[j], self.sigma_bar[j]
 
     def signal_noise(self, t):
         "`(gamma_bar, sigma_bar)` at times `t` (float64): `x_t = gamma_bar x0 + sigma_bar eps`."

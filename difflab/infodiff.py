@@ -428,6 +428,8 @@ def imm_nll(
 class InfoDiffusion(DiffusionProcess):
     "Information-theoretic diffusion: VP Gaussian channel indexed by log-SNR α = `cond(t)`, truncated logistic law of α, I-MMSE likelihood."
 
+    name = 'infodiff'
+    prediction = 'eps'
     samplers = ('ddim', 'ancestral')
     default_steps = 100
     likelihood_note = "exact by I-MMSE: −log p(x) = −log p_G(x) + ½∫[mse − mse_G](x, α) dα"
@@ -477,6 +479,15 @@ class InfoDiffusion(DiffusionProcess):
         return (
             (fh - torch.sigmoid((al.to(torch.float64) - self.loc) / self.scale)) / (fh - fl)
         ).to(al.dtype if al.is_floating_point() else torch.float32)
+
+    def t_of_cond(self, c) -> Tensor:
+        "The public time whose log-SNR is `c`."
+        return self.t_of_logsnr(c)
+
+    def marginal(self, t) -> tuple:
+        "`(a, sigma) = (sqrt(sigmoid(logsnr)), sqrt(sigmoid(-logsnr)))` at times `t` (float64)."
+        lam = self.cond(torch.as_tensor(t, dtype=torch.float64))
+        return torch.sigmoid(lam).sqrt(), torch.sigmoid(-lam).sqrt()
 
     def cond_of_logsnr(self, logsnr) -> Tensor:
         "Network noise level at a log-SNR: the log-SNR itself."

@@ -28,6 +28,8 @@ from .stable import sample_stable
 class LIM(DiffusionProcess):
     "Levy-Ito model with SaS noise of index `alpha`: fractional denoising score matching; samplers 'sde' and 'ode'. Public `t` in [0,1] maps to LIM time in [`t_min`, `t_max`]."
 
+    name = 'lim'
+    prediction = 'score'
     samplers = ('sde', 'ode')
     likelihood_note = "the alpha-stable SDE has no tractable likelihood here"
 
@@ -76,6 +78,14 @@ class LIM(DiffusionProcess):
     def cond(self, t):
         "The network sees LIM time `tau(t)`."
         return self.tau(t)
+
+    def t_of_cond(self, c):
+        "The public time `t` of the LIM time `c = tau(t)`."
+        return (torch.as_tensor(c) - self.t_min) / (self.t_max - self.t_min)
+
+    def marginal(self, t):
+        "`(a, sigma)` at public times `t` (float64): `x_t = a x0 + sigma eps`."
+        return self.schedule(self.tau(torch.as_tensor(t, dtype=torch.float64)))
 
 
 # %% ../nbs/12_lim.ipynb #cedaf0de

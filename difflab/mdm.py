@@ -52,6 +52,8 @@ def _square(name: str, A) -> Tensor:
 class MDM(DiffusionProcess, nn.Module):
     "Multivariate diffusion of `u = [x | v_1..v_{K-1}]`: `du = -beta(t)(Q+D) Sigma_inf^-1 u dt + sqrt(2 beta(t) D) dB`, stationary `N(0, diag(1, M, ..., M))`."
 
+    name = 'mdm'
+    prediction = 'eps'
     samplers, default_steps, time_grid, time_strata = ('em', 'ode'), 200, 4096, 128
     likelihood_note = "ELBO in nats"
 
@@ -615,6 +617,12 @@ def nll(self: MDM, model, x0: Tensor, repeats: int = 16) -> Tensor:
 
 
 # %% ../nbs/14_mdm.ipynb #19f41d50
+@patch
+def marginal(self: MDM, t) -> tuple:
+    "K = 1 only: `(a, sigma)` at times `t` (float64) with `x_t = a x0 + sigma eps`."
+    return self.marginal_coefs(t)
+
+
 @patch
 def marginal_coefs(self: MDM, c: Tensor):
     "K = 1 only: `(a, b)`, each shape (n,), float64, with x_t = a x0 + b eps at noise level c = t."

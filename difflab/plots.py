@@ -303,7 +303,7 @@ class _VE:
     def __repr__(self):
         return repr(self.p)
 
-    def signal_noise(self, t):
+    def marginal(self, t):
         s = torch.as_tensor(
             self.p.sigma(torch.as_tensor(t, dtype=torch.float64)), dtype=torch.float64
         )
@@ -319,7 +319,7 @@ class _DiscreteVP:
     def __repr__(self):
         return self.name
 
-    def signal_noise(self, t):
+    def marginal(self, t):
         from difflab.core import t_to_index
 
         ab = self.alpha_bar[t_to_index(torch.as_tensor(t, dtype=torch.float64), self.T)]

@@ -193,6 +193,9 @@ def heat_kernel_sample(x0: Tensor, sigma, noise: Tensor | None = None) -> Tensor
 class Reflected(DiffusionProcess):
     "Variance-exploding diffusion reflected in the box [0,1]^d (Lou & Ermon 2023): geometric sigma(t), uniform prior, heat-kernel score matching, reflected samplers, ODE likelihood."
 
+    name = 'reflected'
+    prediction = 'score'
+    domain = 'box'
     samplers = ('euler', 'pc', 'heun', 'adaptive')
     default_steps = 100
     likelihood_note = "exact via the probability-flow ODE"
@@ -241,6 +244,11 @@ class Reflected(DiffusionProcess):
     def cond(self, t: Tensor) -> Tensor:
         "The network sees t itself (log sigma is affine in t)."
         return t
+
+    def marginal(self, t):
+        "`(1, sigma(t))` (float64): `x0 + sigma(t) eps` before it is folded into the box."
+        t = torch.as_tensor(t, dtype=torch.float64)
+        return torch.ones_like(t), self.sigma(t)
 
     def sigma_of_cond(self, c: Tensor) -> Tensor:
         "Noise level for a network input `c` (used by exact score oracles)."

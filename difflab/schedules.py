@@ -55,12 +55,8 @@ def cosine_betas(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Te
 
 # %% ../nbs/03_schedules.ipynb #094fa06b
 def schedule_curves(process, t) -> tuple:
-    "Signal and noise scales `(a, sigma)` of `process` at times `t`, via `process.signal_noise(t)` or else `process.marginal_coefs(process.cond(t))`."
-    t = torch.as_tensor(t, dtype=torch.float64)
-    if hasattr(process, 'signal_noise'):
-        a, s = process.signal_noise(t)
-    else:
-        a, s = process.marginal_coefs(process.cond(t))
+    "Signal and noise scales `(a, sigma)` of `process` at times `t`: `process.marginal(t)` on the CPU."
+    a, s = process.marginal(torch.as_tensor(t, dtype=torch.float64))
     return torch.as_tensor(a, dtype=torch.float64).cpu(), torch.as_tensor(
         s, dtype=torch.float64
     ).cpu()
