@@ -61,7 +61,7 @@ class _Oracle:
         c = torch.as_tensor(c, device=x.device).to(torch.float64)
         if c.ndim == 0:
             c = c.expand(n)
-        a, b = self.process.marginal_coefs(c)
+        a, b = self.process.marginal(self.process.t_of_cond(c))
         return (
             torch.as_tensor(a, dtype=torch.float64, device=x.device).reshape(n, 1),
             torch.as_tensor(b, dtype=torch.float64, device=x.device).reshape(n, 1),
@@ -89,7 +89,7 @@ class _Oracle:
 
 
 class GaussianOracle(_Oracle):
-    "Exact ε-predictor, score and noised log density for data N(`mean`, `cov`) under a Gaussian `process` (`process.marginal_coefs`)."
+    "Exact ε-predictor, score and noised log density for data N(`mean`, `cov`) under a Gaussian `process` (`process.marginal`)."
 
     def __init__(self, mean, cov, process):
         mean = torch.as_tensor(mean)
