@@ -145,7 +145,9 @@ class SharedRandomStream:
         "Run the block as the job (one at a time): each network call in this thread is a checkpoint."
         me = threading.get_ident()
         with self._cv:
-            self._cv.wait_for(lambda: self._job is None and self._active == 0)
+            while not self._cv.wait_for(lambda: self._job is None and self._active == 0, 0.1):
+                if check is not None:
+                    check()  # a job waiting for another one can be stopped too
             self._job, self._check = me, check
 
         def at_network_call(module, args):
