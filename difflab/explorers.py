@@ -9,14 +9,16 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['PROCESS_SPECS', 'ProcessSpec', 'process_spec', 'available_processes', 'make_process', 'explorer_datasets',
-           'explorer_data', 'to_box', 'ForwardView', 'TrainView']
+__all__ = ['PROCESS_SPECS', 'TORCH_RNG', 'ProcessSpec', 'process_spec', 'available_processes', 'make_process',
+           'explorer_datasets', 'explorer_data', 'to_box', 'SharedRandomStream', 'ForwardView', 'TrainView']
 
 # %% ../nbs/19b_explorers.ipynb #7aeae013
 # fmt: on
 
 # %% ../nbs/19b_explorers.ipynb #0491affe
+import contextlib
 import functools
+import threading
 from typing import NamedTuple
 import numpy as np
 import torch
@@ -124,6 +126,81 @@ def to_box(x: Tensor, ref: Tensor | None = None, margin: float = 0.05) -> Tensor
     return (margin + (1 - 2 * margin) * (x - lo) / (hi - lo)).clamp(0, 1)
 
 
+# %% ../nbs/19b_explorers.ipynb #80a1202f
+class SharedRandomStream:
+    """Turn-taking on torch's global random stream between one background job and the main thread.
+
+    The job runs in `with stream.job(check):`, where every `nn.Module` forward in its thread is a
+    checkpoint (`check()` runs there and may raise to stop the job). `with stream.turn():` runs a
+    block while the job waits at a checkpoint; neither then sees the other's random numbers."""
+
+    def __init__(self, patience: float = 10.0):
+        self.patience = float(check_range('patience', patience, 0, lo_open=True))
+        self._cv = threading.Condition()
+        self._job, self._check, self._parked = None, None, False
+        self._waiting, self._active = 0, 0
+
+    @contextlib.contextmanager
+    def job(self, check=None):
+        "Run the block as the job (one at a time): each network call in this thread is a checkpoint."
+        me = threading.get_ident()
+        with self._cv:
+            while not self._cv.wait_for(lambda: self._job is None and self._active == 0, 0.1):
+                if check is not None:
+                    check()  # a job waiting for another one can be stopped too
+            self._job, self._check = me, check
+
+        def at_network_call(module, args):
+            if threading.get_ident() == me:
+                self.checkpoint()
+
+        hook = torch.nn.modules.module.register_module_forward_pre_hook(at_network_call)
+        try:
+            yield self
+        finally:
+            hook.remove()
+            with self._cv:
+                self._job, self._check = None, None
+                self._cv.notify_all()
+
+    def checkpoint(self):
+        "In the job's thread: run `check`, then let every waiting turn go first. Elsewhere: nothing."
+        if threading.get_ident() != self._job:
+            return
+        if self._check is not None:
+            self._check()
+        if not self._waiting:
+            return
+        with self._cv:
+            self._parked = True
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self._waiting == 0 and self._active == 0)
+            self._parked = False
+
+    @contextlib.contextmanager
+    def turn(self):
+        "Run the block while the job waits at a checkpoint (at once if no job runs, or if in the job)."
+        if threading.get_ident() == self._job:
+            yield self
+            return
+        with self._cv:
+            self._waiting += 1
+            self._cv.notify_all()
+            # a job stuck outside network calls for `patience` seconds: go ahead rather than hang the UI
+            self._cv.wait_for(lambda: self._job is None or self._parked, timeout=self.patience)
+            self._waiting -= 1
+            self._active += 1
+        try:
+            yield self
+        finally:
+            with self._cv:
+                self._active -= 1
+                self._cv.notify_all()
+
+
+TORCH_RNG = SharedRandomStream()  # the one the explorers share
+
+
 # %% ../nbs/19b_explorers.ipynb #8552a230
 def _mosaic(x, cols: int = 8, pad: int = 1, fill: float = float('nan')) -> np.ndarray:
     "Images `(n, C, H, W)` as one 2D array, `cols` per row (channels averaged)."
@@ -205,7 +282,7 @@ class ForwardView(FastFigure):
         "A draw of x_t for the view's data with the view's fixed noise seed (x_0 itself at t = 0)."
         if t == 0:
             return self.x0.clone()
-        with torch.random.fork_rng(devices=[]):
+        with TORCH_RNG.turn(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             xt, _ = self.process.q_sample(
                 self.x0, torch.full((len(self.x0),), float(t), dtype=self.x0.dtype)
@@ -269,6 +346,9 @@ class TrainView(FastFigure):
         self.ax_loss, self.ax_x = self.fig.subplots(1, 2)
         (self.loss_line,) = self.ax_loss.plot([], [], color='C0', lw=1)
         self.ax_loss.set(title='training loss', xlabel='step')
+        self.hint = self.ax_loss.text(
+            0.5, 0.5, 'no training yet', transform=self.ax_loss.transAxes, ha='center', color='0.5'
+        )
         self.ghost = self.ax_x.scatter(np.zeros(0), np.zeros(0), s=2, color='0.8', lw=0)
         self.sc = self.animate(self.ax_x.scatter(np.zeros(0), np.zeros(0), s=3, color='C1', lw=0))
         self.label = self.animate(
@@ -284,8 +364,9 @@ class TrainView(FastFigure):
         )
         self.ax_x.set_title('reverse chain (grey: data)', fontsize=10)
         self.path = None
+        self.ax_x.set(xlim=(-3.5, 3.5), ylim=(-3.5, 3.5), aspect='equal')
+        self.fig.tight_layout(pad=0.4)  # laid out with tick labels on both axes
         self.set_data(data, box)
-        self.fig.tight_layout(pad=0.4)
 
     def set_data(self, data: Tensor | None, box: bool = False):
         "Show 2D `data` in grey behind the chain; the view's limits follow the data (the unit box for reflected diffusion)."
@@ -298,8 +379,7 @@ class TrainView(FastFigure):
         self.sc.set_offsets(np.zeros((0, 2)))
         self.path = None
         self.label.set_text('')
-        self.loss_line.set_data([], [])
-        self.invalidate()
+        self.set_history([])
 
     def set_history(self, history: list):
         "Draw the loss curve of a `difflab.train.fit` history (list of dicts with 'step' and 'loss')."
@@ -309,6 +389,9 @@ class TrainView(FastFigure):
         if steps:
             self.ax_loss.set_xlim(0, max(steps[-1], 1) * 1.02)
             self.ax_loss.set_ylim(0, max(loss) * 1.1)
+        self.hint.set_visible(not steps)  # an empty loss axes: a hint, not meaningless ticks
+        on = bool(steps)
+        self.ax_loss.tick_params(bottom=on, left=on, labelbottom=on, labelleft=on)
         self.invalidate()
 
     def set_path(self, path) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['FastFigure', 'stable_pdf_sf', 'AlphaView', 'stable_quantile_fast', 'optional_module', 'ScheduleView']
+__all__ = ['FONT_PT', 'FastFigure', 'stable_pdf_sf', 'AlphaView', 'stable_quantile_fast', 'optional_module', 'ScheduleView']
 
 # %% ../nbs/19_plots.ipynb #7ee04443
 # fmt: on
@@ -77,6 +77,31 @@ class FastFigure:
 
     def _repr_png_(self):
         return self.png()
+
+
+# %% ../nbs/19_plots.ipynb #07fb5218
+FONT_PT = 9  # the smallest text in a view, in points: 9 px at the views' default 72 dpi
+
+
+@patch
+def text_report(self: FastFigure) -> dict:
+    "Readability at the figure's dpi: `smallest` (text, px) of every visible text, `clipped` axes or legends that stick out (px)."
+    from matplotlib.text import Text
+
+    self.render()
+    renderer = self.canvas.get_renderer()
+    sizes = [
+        (t.get_text(), t.get_fontsize() * self.fig.dpi / 72)
+        for t in self.fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip()
+    ]
+    box, clipped = self.fig.bbox, {}
+    for i, a in enumerate([*self.fig.axes, *self.fig.legends]):
+        tight = a.get_tightbbox(renderer)
+        out = max(box.x0 - tight.x0, tight.x1 - box.x1, box.y0 - tight.y0, tight.y1 - box.y1)
+        if out > 1:
+            clipped[a.get_title() if i < len(self.fig.axes) else 'figure legend'] = round(out, 1)
+    return dict(smallest=min(sizes, key=lambda s: s[1]), clipped=clipped)
 
 
 # %% ../nbs/19_plots.ipynb #1a2bb0d3
@@ -166,24 +191,24 @@ class AlphaView(FastFigure):
         (self.g_lin,) = a0.plot(self.x_lin, self.x_lin * 0, label='Gaussian', **kw)
         (self.s_lin,) = a0.plot(self.x_lin, self.x_lin * 0, color='C0', label='stable')
         a0.set(xlim=(-8, 8), ylim=(0, 0.7), title='density', xlabel='x')
-        a0.legend(fontsize=7, loc='upper right')
+        a0.legend(fontsize=FONT_PT, loc='upper right')
         (self.g_log,) = a1.loglog(self.x_log, self.x_log, **kw)
         (self.s_log,) = a1.loglog(self.x_log, self.x_log, color='C0')
         (self.pow_log,) = a1.loglog(
-            self.x_log, self.x_log, color='C3', lw=0.8, ls=':', label=r'$\alpha C x^{-1-\alpha}$'
+            self.x_log, self.x_log, color='C3', lw=0.8, ls=':', label='power law'
         )
         a1.set(xlim=(0.1, 1e3), ylim=(1e-10, 1), title='density, log-log', xlabel='x')
-        a1.legend(fontsize=7, loc='lower left')
+        a1.legend(fontsize=FONT_PT, loc='lower left')
         (self.g_tail,) = a2.loglog(self.x_log, self.x_log, **kw)
         (self.s_tail,) = a2.loglog(self.x_log, self.x_log, color='C0', label='exact')
         (self.e_tail,) = a2.loglog(
             self.x_log, self.x_log, color='C1', lw=0, marker='.', ms=3, label='draws'
         )
         (self.pow_tail,) = a2.loglog(
-            self.x_log, self.x_log, color='C3', lw=0.8, ls=':', label=r'$2C x^{-\alpha}$'
+            self.x_log, self.x_log, color='C3', lw=0.8, ls=':', label='power law'
         )
         a2.set(xlim=(0.1, 1e3), ylim=(1e-6, 1.5), title=r'tail $P(|\epsilon| > x)$', xlabel='x')
-        a2.legend(fontsize=7, loc='lower left')
+        a2.legend(fontsize=FONT_PT, loc='lower left')
         self.k = 400
         (self.g_draw,) = a3.plot(
             np.arange(self.k), self.x_log[:1].repeat(self.k), color='0.6', lw=0.6
@@ -192,9 +217,9 @@ class AlphaView(FastFigure):
             np.arange(self.k), self.x_log[:1].repeat(self.k), color='C0', lw=0.8
         )
         a3.set_yscale('symlog', linthresh=3)
-        a3.set(xlim=(0, self.k), ylim=(-300, 300), title=f'{self.k} draws (symlog)', xlabel='draw')
-        a3.set_yticks([-100, -10, 0, 10, 100], ['-100', '-10', '0', '10', '100'])
-        a3.minorticks_off()
+        a3.set(xlim=(0, self.k), title=f'{self.k} draws (symlog)', xlabel='draw')
+        self.draw_top, self._bg_by_top = None, {}
+        self._draw_limits(1e3)  # for the layout: the widest tick labels of the usual range
         self.label = a1.text(
             0.97,
             0.95,
@@ -202,7 +227,7 @@ class AlphaView(FastFigure):
             transform=a1.transAxes,
             ha='right',
             va='top',
-            fontsize=9,
+            fontsize=FONT_PT,
             bbox=dict(fc='white', ec='none', alpha=0.8),
         )
         self.animate(
@@ -221,6 +246,59 @@ class AlphaView(FastFigure):
         )
         self.fig.tight_layout(pad=0.4)
         self.update(alpha, scale)
+
+
+# %% ../nbs/19_plots.ipynb #60c5b438
+def _decade_label(v: float) -> str:
+    if abs(v) <= 100:
+        return f'{v:g}'
+    return f"{'-' if v < 0 else ''}1e{round(math.log10(abs(v)))}"
+
+
+@patch
+def _draw_limits(self: AlphaView, largest: float):
+    "Limits ±10^k of the draws panel: the first power of 10 above 1.5 × `largest` (k >= 1); ticks at most 3 decades apart."
+    top = 10.0 ** max(1, math.ceil(math.log10(max(float(largest), 1.0) * 1.5)))
+    if top == self.draw_top:
+        return
+    ax, old_bg = self.axes[1][1], self._bg
+    before = ax.get_tightbbox(self.canvas.get_renderer()) if old_bg is not None else None
+    if self.draw_top is not None:
+        self._bg_by_top[self.draw_top] = old_bg  # the static picture for these limits, kept
+    self.draw_top = top
+    decades = round(math.log10(top))
+    every = math.ceil(decades / 3)
+    up = [10.0**d for d in range(decades, 0, -every)][::-1]
+    ticks = [-v for v in up[::-1]] + [0.0] + up
+    ax.set_ylim(-top, top)
+    ax.set_yticks(ticks, [_decade_label(v) for v in ticks])
+    ax.minorticks_off()
+    self._bg = self._bg_by_top.get(top)
+    if self._bg is None and before is not None:  # new limits: redraw this panel only
+        self._bg = self._redraw_panel(ax, old_bg, before)
+
+
+@patch
+def _redraw_panel(self: AlphaView, ax, old_bg, before):
+    "The static picture with `ax` redrawn: the old one, `ax`'s old and new area blanked, `ax` drawn anew."
+    from matplotlib.transforms import Bbox
+
+    renderer = self.canvas.get_renderer()
+    self.canvas.restore_region(old_bg)
+    area = Bbox.union([before, ax.get_tightbbox(renderer)]).padded(2)
+    pixels = np.asarray(self.canvas.buffer_rgba())
+    height, width = pixels.shape[:2]
+    x0, x1 = max(0, math.floor(area.x0)), min(width, math.ceil(area.x1))
+    y0, y1 = max(0, height - math.ceil(area.y1)), min(height, height - math.floor(area.y0))
+    pixels[y0:y1, x0:x1] = 255  # white, opaque
+    ax.draw(renderer)  # its animated artists are left out, as in a full draw
+    return self.canvas.copy_from_bbox(self.fig.bbox)
+
+
+@patch
+def invalidate(self: AlphaView):
+    "Redraw the static background on the next render, for every limit of the draws panel."
+    self._bg, self._bg_by_top = None, {}
 
 
 # %% ../nbs/19_plots.ipynb #60cf0144
@@ -274,8 +352,10 @@ def update(self: AlphaView, alpha: float = 1.5, scale: float = 1.0) -> dict:
     self.pow_tail.set_ydata(2 * c * self.x_log**-alpha)
     for power_law in (self.pow_log, self.pow_tail):
         power_law.set_visible(alpha < 2)
+    gauss = scale * math.sqrt(2) * self.g[: self.k]
     self.s_draw.set_ydata(eps[: self.k])
-    self.g_draw.set_ydata(scale * math.sqrt(2) * self.g[: self.k])
+    self.g_draw.set_ydata(gauss)
+    self._draw_limits(max(np.abs(eps[: self.k]).max(), np.abs(gauss).max()))
     self.label.set_text(f'α = {alpha:.2f}, scale {scale:g}')
     t3, t10 = 2 * stable_pdf_sf([3 * scale, 10 * scale], alpha, scale)[1]
     g3, g10 = 2 * stable_pdf_sf([3 * scale, 10 * scale], 2.0, scale)[1]
@@ -390,7 +470,7 @@ class ScheduleView(FastFigure):
             [curves[0] for curves in self.lines.values()],
             self.names,
             loc='center right',
-            fontsize=7,
+            fontsize=FONT_PT,
             frameon=False,
         )
         self.fig.subplots_adjust(right=0.84, wspace=0.3)

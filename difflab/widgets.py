@@ -10,20 +10,22 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['Explorer', 'alpha_explorer', 'schedule_explorer', 'forward_explorer', 'default_process', 'train_and_sample',
-           'TrainExplorer', 'explorers']
+           'TrainingCancelled', 'TrainExplorer', 'explorers']
 
 # %% ../nbs/20_widgets.ipynb #4eda0bb7
 # fmt: on
 
 # %% ../nbs/20_widgets.ipynb #1c22ddd8
 import html
+import threading
 import time
 import traceback
 import ipywidgets as W
 from fastcore.basics import patch
-from .core import check_range, check_choice, seed_everything
+from .core import check_range, check_choice, num_threads, seed_everything
 from .plots import AlphaView, ScheduleView, optional_module
 from difflab.explorers import (
+    TORCH_RNG,
     ForwardView,
     TrainView,
     available_processes,
@@ -327,6 +329,7 @@ def train_and_sample(
     seed: int = 0,
     callback=None,
     make=make_process,
+    threads='auto',
 ) -> dict:
     "Train on a 2D set for `steps` steps (default: the recipe's) or `budget` seconds, whichever comes first; sample with the reverse chain; score with the sliced Wasserstein distance."
     from difflab.models import TimeMLP
@@ -388,6 +391,7 @@ def train_and_sample(
         progress=False,
         log_every=min(25, steps),
         callback=cb,
+        threads=threads,
         **fit_kw,
     )
     train_s, train_cpu = time.perf_counter() - t0, time.thread_time() - c0
@@ -398,7 +402,8 @@ def train_and_sample(
     if sample_steps is not None:
         skw['steps'] = int(check_range('sample_steps', sample_steps, 1, 10_000))
     c1 = time.thread_time()
-    samples, path = proc.sample(ema, (n_samples, 2), return_path=True, **skw)
+    with num_threads(None if threads == 'auto' else threads):
+        samples, path = proc.sample(ema, (n_samples, 2), return_path=True, **skw)
     sample_s, sample_cpu = time.perf_counter() - t1, time.thread_time() - c1
 
     def swd(a):
@@ -425,6 +430,10 @@ def train_and_sample(
 
 
 # %% ../nbs/20_widgets.ipynb #75185ac2
+class TrainingCancelled(Exception):
+    "Raised inside a training thread at its next checkpoint after `TrainExplorer.cancel()`."
+
+
 class TrainExplorer(_Snapshot, W.VBox):
     "Train-and-sample widget: process, data set, α, steps, budget -> live progress and loss -> samples, scores and a reverse-chain scrubber."
 
@@ -443,6 +452,7 @@ class TrainExplorer(_Snapshot, W.VBox):
         process = process or default_process()
         procs, st = available_processes(), {'description_width': '80px'}
         self.make, self.n_samples, self.result = make, int(n_samples), None
+        self._thread, self._stop, self._lock = None, threading.Event(), threading.RLock()
         steps = _recipe(process)['steps'] if steps is None else steps
         self.controls = dict(
             process=W.Dropdown(
@@ -473,7 +483,7 @@ class TrainExplorer(_Snapshot, W.VBox):
                 style=st,
             ),
         )
-        self.button = W.Button(description='Train & sample', button_style='primary', icon='play')
+        self.button = W.Button()
         self.progress = W.IntProgress(value=0, min=0, max=steps, description='training', style=st)
         self.status, self.error = W.HTML(), W.HTML()
         self.view = TrainView(dpi=dpi)
@@ -497,7 +507,7 @@ class TrainExplorer(_Snapshot, W.VBox):
             (self.scrub, 'scrub'),
         ):
             w.add_class(f'difflab-train-{k}')
-        self.button.on_click(self.run)
+        self.button.on_click(self._clicked)
         self.scrub.observe(self._scrubbed, names='value')
         for k in ('process', 'dataset'):
             self.controls[k].observe(self._reset, names='value')
@@ -507,100 +517,182 @@ class TrainExplorer(_Snapshot, W.VBox):
         )
         super().__init__([W.HBox([left, W.VBox([self.image, self.scrub])])])
         self.add_class('difflab-train')
+        self._busy(False)
         self._reset()
+
+    @property
+    def running(self) -> bool:
+        "Whether a run is in progress (its thread is alive)."
+        return self._thread is not None and self._thread.is_alive()
+
+    def _busy(self, on: bool):
+        "Lock the settings and turn the button into Stop while a run is in progress; undo both after."
+        for c in self.controls.values():
+            c.disabled = on
+        self.controls['alpha'].disabled = (
+            on or not process_spec(self.controls['process'].value).uses_alpha
+        )
+        self.button.description = 'Stop' if on else 'Train & sample'
+        self.button.icon = 'stop' if on else 'play'
+        self.button.button_style = 'warning' if on else 'primary'
 
     def _reset(self, change=None):
         "Show the chosen data set, forget the last chain."
         spec = process_spec(self.controls['process'].value)
         self.controls['alpha'].disabled = not spec.uses_alpha
         d = explorer_data(self.controls['dataset'].value, 2000)
-        self.view.set_data(to_box(d) if spec.unit_box else d, spec.unit_box)
-        self.scrub.disabled, self.scrub.max = True, 0
-        self.image.value = self.view.png()
+        with self._lock:
+            self.view.set_data(to_box(d) if spec.unit_box else d, spec.unit_box)
+            self.scrub.disabled, self.scrub.max = True, 0
+            self.image.value = self.view.png()
 
 
 # %% ../nbs/20_widgets.ipynb #ca382add
 @patch
-def run(self: TrainExplorer, _=None) -> dict | None:
-    "Train and sample with the current settings (the button calls this); returns the result, or None after a failure (shown in the widget)."
+def start(self: TrainExplorer, _=None) -> threading.Thread:
+    "Train and sample with the current settings in a background thread (the button calls this); returns the thread."
+    if self.running:
+        return self._thread
     v = {k: c.value for k, c in self.controls.items()}
-    self.button.disabled, self.error.value, self.result = True, '', None
+    self.error.value, self.result = '', None
     self.progress.max, self.progress.value, self.progress.bar_style = v['steps'], 0, ''
-    self._hist, self._last_draw, self._draw_cost = [], 0.0, 0.0
+    self._hist, self._last_draw, self._draw_cost, self._step = [], 0.0, 0.0, 0
+    self._stop.clear()
     self._reset()
+    self._busy(True)
+    self.status.value = 'training…'
+    self._thread = threading.Thread(
+        target=self._work, args=(v,), name='difflab-train-and-sample', daemon=True
+    )
+    self._thread.start()
+    return self._thread
+
+
+@patch
+def cancel(self: TrainExplorer, _=None):
+    "Stop the run at its next network call; it ends as 'cancelled' and shows no result."
+    if self.running:
+        self._stop.set()
+        self.status.value = 'stopping…'
+
+
+@patch
+def wait(self: TrainExplorer, timeout: float | None = None) -> dict | None:
+    "Wait for the run (at most `timeout` seconds); the result, or None after a failure, a stop or a timeout."
+    if self._thread is not None:
+        self._thread.join(timeout)
+    return None if self.running else self.result
+
+
+@patch
+def run(self: TrainExplorer, _=None) -> dict | None:
+    "Train and sample, and wait for it: the result, or None after a failure or a stop (shown in the widget)."
+    self.start()
+    return self.wait()
+
+
+@patch
+def _clicked(self: TrainExplorer, _=None):
+    if self.running:
+        self.cancel()
+    else:
+        self.start()
+
+
+@patch
+def _check_stop(self: TrainExplorer):
+    if self._stop.is_set():
+        raise TrainingCancelled('stopped by the user')
+
+
+@patch
+def _work(self: TrainExplorer, v: dict):
+    "The run, in its thread: train and sample taking turns on torch's random stream, then show the result."
     try:
-        self.status.value = 'training…'
-        res = train_and_sample(
-            v['process'],
-            v['dataset'],
-            v['alpha'],
-            v['steps'],
-            v['budget'],
-            n_samples=self.n_samples,
-            sample_steps=None if v['sample_steps'] == 'default' else v['sample_steps'],
-            callback=self._progress,
-            make=self.make,
-        )
-        box = process_spec(v['process']).unit_box
-        self.view.set_data(res['fresh'], box)
-        self.view.set_history(res['history'])
-        self.view.set_path(res['path'])
-        self.scrub.disabled = False
-        self.scrub.max = len(res['path']) - 1
-        self.scrub.value = self.scrub.max
-        self.image.value = self.view.png()
-        self.progress.value, self.progress.bar_style = res['steps_done'], 'success'
-        why = (
-            f"budget of {v['budget']:.0f} s reached"
-            if res['stopped_by_budget']
-            else 'all steps done'
-        )
-        self.status.value = _table(
-            {
-                'steps': f"{res['steps_done']} ({why})",
-                'training': f"{res['train_seconds']:.1f} s",
-                'sampling': f"{res['sample_seconds']:.1f} s, {len(res['path']) - 1} steps",
-                'SWD samples ↔ data': res['swd'],
-                'SWD floor (data ↔ data)': res['swd_floor'],
-                'SWD prior ↔ data': res['swd_prior'],
-            }
-        )
+        with TORCH_RNG.job(check=self._check_stop):
+            res = train_and_sample(
+                v['process'],
+                v['dataset'],
+                v['alpha'],
+                v['steps'],
+                v['budget'],
+                n_samples=self.n_samples,
+                sample_steps=None if v['sample_steps'] == 'default' else v['sample_steps'],
+                callback=self._progress,
+                make=self.make,
+                threads=1,
+            )
+        self._show(res, v)
         self.result = res
-    except Exception as e:
+    except TrainingCancelled:
+        self.progress.bar_style = 'warning'
+        self.status.value = f'<b>cancelled</b> after {self._step} steps'
+    except BaseException as e:  # anything at all: shown in the widget, never lost in the thread
         self.error.value, self.progress.bar_style, self.status.value = (
             _error_html(e),
             'danger',
             '<b>failed</b>',
         )
     finally:
-        self.button.disabled = False
-    return self.result
+        self._busy(False)
+
+
+@patch
+def _show(self: TrainExplorer, res: dict, v: dict):
+    "Draw a finished run: the data, the loss, the chain at its last state, the scores."
+    with self._lock:
+        self.view.set_data(res['fresh'], process_spec(v['process']).unit_box)
+        self.view.set_history(res['history'])
+        self.view.set_path(res['path'])
+        self.scrub.disabled = False
+        self.scrub.max = len(res['path']) - 1
+        self.scrub.value = self.scrub.max
+        self.image.value = self.view.png()
+    self.progress.value, self.progress.bar_style = res['steps_done'], 'success'
+    why = f"budget of {v['budget']:.0f} s reached" if res['stopped_by_budget'] else 'all steps done'
+    self.status.value = _table(
+        {
+            'steps': f"{res['steps_done']} ({why})",
+            'training': f"{res['train_seconds']:.1f} s",
+            'sampling': f"{res['sample_seconds']:.1f} s, {len(res['path']) - 1} steps",
+            'SWD samples ↔ data': res['swd'],
+            'SWD floor (data ↔ data)': res['swd_floor'],
+            'SWD prior ↔ data': res['swd_prior'],
+        }
+    )
 
 
 @patch
 def _progress(self: TrainExplorer, e: dict):
+    self._check_stop()
     if e['phase'] == 'sample':
         self.status.value = 'sampling…'
         return
+    self._step = e['step']
     self.progress.value = e['step']
-    self.status.value = f"step {e['step']} / {e['steps']} · loss {e['loss']:.4f} · {e['elapsed']:.1f} s of {e['budget']:.0f} s"
+    self.status.value = (
+        f"step {e['step']} / {e['steps']} · loss {e['loss']:.4f} · "
+        f"{e['elapsed']:.1f} s of {e['budget']:.0f} s"
+    )
     self._hist.append(dict(step=e['step'], loss=e['loss']))
     now = time.perf_counter()
     if now - self._last_draw > max(1.0, 5 * self._draw_cost):
-        self.view.set_history(self._hist)
-        self.image.value = self.view.png()
+        with self._lock:
+            self.view.set_history(self._hist)
+            self.image.value = self.view.png()
         self._draw_cost, self._last_draw = time.perf_counter() - now, time.perf_counter()
 
 
 @patch
 def _scrubbed(self: TrainExplorer, change):
-    if self.view.path is None:
-        return
-    try:
-        self.view.show_state(change['new'])
-        self.image.value = self.view.png()
-    except Exception as e:
-        self.error.value = _error_html(e)
+    with self._lock:
+        if self.view.path is None:
+            return
+        try:
+            self.view.show_state(change['new'])
+            self.image.value = self.view.png()
+        except Exception as e:
+            self.error.value = _error_html(e)
 
 
 # %% ../nbs/20_widgets.ipynb #a1489f08

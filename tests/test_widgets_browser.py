@@ -246,7 +246,78 @@ def test_jupyterlab_smoke(browser, tmp_path, artifacts):
         page.wait_for_function("() => document.querySelector('.jp-OutputArea .difflab-alpha-readout').innerText.includes('1.45')")
         _record(artifacts, 'jupyterlab_alpha', lat)
         page.screenshot(path=str(artifacts / 'widgets_jupyterlab.png'))
+        # as a student would: start a long training run, then go back to the α slider while it trains
+        jp, status = '.jp-OutputArea ', '.jp-OutputArea .difflab-train-status'
+        page.locator(jp + '.difflab-train').scroll_into_view_if_needed()
+        _type_readout(page, jp + '.difflab-train-steps', 5000)
+        _type_readout(page, jp + '.difflab-train-budget', 40)
+        page.wait_for_function(f"() => document.querySelector('{jp}.difflab-train-budget .widget-readout').innerText.trim() === '40'")
+        page.click(jp + '.difflab-train-button')
+        page.wait_for_function(f"() => document.querySelector('{status}').innerText.includes('step ')", timeout=120_000)
+        page.locator(jp + '.difflab-alpha').scroll_into_view_if_needed()
+        lat_training, during = [], []
+        for key in ('ArrowRight', 'ArrowLeft', 'ArrowRight'):
+            lat_training.append(_key_latency(page, jp + '.difflab-alpha-alpha', jp + 'img.difflab-alpha-image', key, timeout=120))
+            during.append(page.inner_text(status))
+        _record(artifacts, 'jupyterlab_alpha_while_training', lat_training)
+        print(f'JupyterLab: alpha latency {lat:.0f} ms idle, {[round(x) for x in lat_training]} ms while training ({during[-1]!r})')
+        page.screenshot(path=str(artifacts / 'widgets_jupyterlab_training.png'))
+        assert all('SWD' not in s and 'step ' in s for s in during), during
+        page.locator(jp + '.difflab-train').scroll_into_view_if_needed()
+        page.click(jp + '.difflab-train-button')                  # Stop
+        page.wait_for_function(f"() => document.querySelector('{status}').innerText.includes('cancelled')", timeout=60_000)
         assert not page.errors, page.errors
     finally:
         if ctx is not None: ctx.close()
         srv.stop()
+
+def _type_readout(page, sel, value):
+    "Type `value` into the editable readout of the slider `sel` and press Enter."
+    ro = page.locator(f'{sel} .widget-readout')
+    ro.click(); page.keyboard.press('Control+A'); page.keyboard.type(str(value)); page.keyboard.press('Enter')
+
+def test_alpha_answers_while_training(app, artifacts):
+    "While train-and-sample trains, the α explorer still answers a key press at once (training runs in the background), and Stop cancels it."
+    page, status = app, '.difflab-train-status'
+    page.locator('.difflab-train').scroll_into_view_if_needed()
+    _type_readout(page, '.difflab-train-steps', 5000)
+    _type_readout(page, '.difflab-train-budget', 40)
+    page.wait_for_function("() => document.querySelector('.difflab-train-budget .widget-readout').innerText.trim() === '40'")
+    page.click('.difflab-train-button')
+    page.wait_for_function(f"() => document.querySelector('{status}').innerText.includes('step ')", timeout=120_000)
+    page.locator('.difflab-alpha').scroll_into_view_if_needed()
+    lat, during = [], []
+    for key in ('ArrowLeft', 'ArrowRight', 'ArrowLeft', 'ArrowRight'):
+        lat.append(_key_latency(page, '.difflab-alpha-alpha', 'img.difflab-alpha-image', key, timeout=120))
+        during.append(_text(page, status))
+    _shot(page, '.difflab-alpha', artifacts / 'widgets_alpha_while_training.png')
+    _record(artifacts, 'alpha_while_training', lat)
+    print(f'alpha slider latency while training, ms: {[round(x) for x in lat]}; train status then: {during[-1]!r}')
+    # every α answer came while training still ran: no scores yet, a step counter instead
+    assert all('SWD' not in s and 'step ' in s for s in during), during
+    page.locator('.difflab-train').scroll_into_view_if_needed()
+    assert 'Stop' in page.inner_text('.difflab-train-button')
+    page.click('.difflab-train-button')
+    page.wait_for_function(f"() => document.querySelector('{status}').innerText.includes('cancelled')", timeout=60_000)
+    _shot(page, '.difflab-train', artifacts / 'widgets_train_cancelled.png')
+    assert page.inner_text('.difflab-train-error').strip() == ''
+    assert 'Train' in page.inner_text('.difflab-train-button')
+    assert not page.errors, page.errors
+
+def test_train_explorer_snapshot_is_fresh():
+    "The train-and-sample explorer stored in 20_widgets (what the docs show) is a fresh one, not a test's leftover run."
+    import base64, io
+    import numpy as np
+    from PIL import Image
+    pytest.importorskip('ipywidgets')
+    from difflab.widgets import TrainExplorer
+    nb = json.loads((ROOT / 'nbs' / '20_widgets.ipynb').read_text())
+    shown = [o['data'] for c in nb['cells'] for o in c.get('outputs', [])
+             if o.get('data', {}).get('text/plain', [''])[0].startswith('<TrainExplorer')]
+    assert shown, 'no TrainExplorer output stored in nbs/20_widgets.ipynb'
+    fresh = np.asarray(Image.open(io.BytesIO(bytes(TrainExplorer().image.value))).convert('RGB'), dtype=float)
+    for data in shown:
+        stored = np.asarray(Image.open(io.BytesIO(base64.b64decode(data['image/png']))).convert('RGB'), dtype=float)
+        assert stored.shape == fresh.shape
+        changed = (np.abs(stored - fresh).max(-1) > 40).mean()
+        assert changed < 0.002, f'the stored TrainExplorer differs from a fresh one in {changed:.1%} of its pixels'
