@@ -10,10 +10,11 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['CLASSIFIER_FILE', 'sliced_wasserstein', 'median_bandwidth', 'mmd', 'energy_distance', 'prf1', 'msle_tail',
-           'hill_estimator', 'frechet_gaussian', 'frechet_distance', 'digits_split', 'DigitsClassifier',
-           'train_digits_classifier', 'write_digits_classifier', 'digits_classifier', 'classify_digits',
-           'digit_features', 'fd_digits', 'fd_digits_baseline', 'class_histogram', 'plot_class_histogram',
-           'bits_per_dim', 'dequantized_bpd', 'nll_to_bpd_8bit', 'dequantize']
+           'hill_estimator', 'mode_distance', 'mode_mass', 'mode_tv', 'frechet_gaussian', 'frechet_distance',
+           'digits_split', 'DigitsClassifier', 'train_digits_classifier', 'write_digits_classifier',
+           'digits_classifier', 'classify_digits', 'digit_features', 'fd_digits', 'fd_digits_baseline',
+           'class_histogram', 'plot_class_histogram', 'bits_per_dim', 'dequantized_bpd', 'nll_to_bpd_8bit',
+           'dequantize']
 
 # %% ../nbs/07_metrics.ipynb #5cf94dd5
 # fmt: on
@@ -164,12 +165,21 @@ def _covered(q, ref, radius, chunk=1024):
     )
 
 
-def prf1(real: Tensor, fake: Tensor, k: int = 5) -> dict:
-    "Improved precision / recall (k-NN balls, Kynkaanniemi et al. 2019) and their F1, as floats in a dict."
+def prf1(real: Tensor, fake: Tensor, k: int = 5, trim: float | None = None) -> dict:
+    """Improved precision / recall (k-NN balls, Kynkaanniemi et al. 2019) and F1, floats in a dict.
+
+    `trim` in (0, 1]: cap every ball's radius at that quantile of its own sample's k-NN radii,
+    so that a few isolated outliers (heavy tails) cannot inflate the manifold."""
     real, fake = _pair(real, fake, ('real', 'fake'))
     k = check_int('k', k, 1, min(real.shape[0], fake.shape[0]) - 1)
-    p = _covered(fake, real, _knn_radius(real, k)).item()
-    r = _covered(real, fake, _knn_radius(fake, k)).item()
+    radius_real, radius_fake = _knn_radius(real, k), _knn_radius(fake, k)
+    if trim is not None:
+        check_range('trim', trim, 0, 1, lo_open=True)
+        radius_real, radius_fake = (
+            r.clamp(max=torch.quantile(r.double(), trim).item()) for r in (radius_real, radius_fake)
+        )
+    p = _covered(fake, real, radius_real).item()
+    r = _covered(real, fake, radius_fake).item()
     return dict(precision=p, recall=r, f1=0.0 if p + r == 0 else 2 * p * r / (p + r))
 
 
@@ -205,6 +215,46 @@ def hill_estimator(x: Tensor, k: int | None = None) -> float:
     if top[k] <= 0:
         raise ValueError(f"x needs more than k={k} nonzero values")
     return 1.0 / (top[:k].log().mean() - top[k].log()).item()
+
+
+# %% ../nbs/07_metrics.ipynb #4003e1ce
+def _nearest_mode(x, centers):
+    "Distance from each row of `x` to its nearest row of `centers`, and that row's index."
+    x = _flat('x', x)
+    c = torch.as_tensor(centers)
+    c = c if c.is_floating_point() else c.float()
+    if c.ndim != 2 or c.shape[0] < 1 or c.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"centers must have shape (K, {x.shape[1]}) with K >= 1, got {tuple(c.shape)}"
+        )
+    c = c.to(device=x.device, dtype=x.dtype)
+    dist, index = zip(*(_cdist(x[i : i + 1024], c).min(1) for i in range(0, x.shape[0], 1024)))
+    return torch.cat(dist), torch.cat(index)
+
+
+def mode_distance(x: Tensor, centers) -> Tensor:
+    "Distance from each sample of `x` (n, d) to its nearest center of `centers` (K, d): shape (n,)."
+    return _nearest_mode(x, centers)[0]
+
+
+def mode_mass(x: Tensor, centers, radius: float) -> Tensor:
+    """Fraction of the samples within `radius` of each center (each counts at its nearest center).
+
+    Shape (K,), float64; `1 - sum` is the mass off every mode."""
+    check_range('radius', radius, 0, lo_open=True)
+    dist, index = _nearest_mode(x, centers)
+    counts = torch.bincount(index[dist <= radius], minlength=len(centers))
+    return counts.double() / dist.shape[0]
+
+
+def mode_tv(real: Tensor, fake: Tensor, centers, radius: float) -> float:
+    """Total-variation distance between the mode histograms of `real` and `fake`.
+
+    One bin per center (mass within `radius`, `mode_mass`) and one bin for the rest:
+    TV = (sum_k |m_k - m'_k| + |sum_k m_k - sum_k m'_k|) / 2, in [0, 1]."""
+    real, fake = _pair(real, fake, ('real', 'fake'))
+    a, b = mode_mass(real, centers, radius), mode_mass(fake, centers, radius)
+    return 0.5 * ((a - b).abs().sum() + (a.sum() - b.sum()).abs()).item()
 
 
 # %% ../nbs/07_metrics.ipynb #10df9bc2
