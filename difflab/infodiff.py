@@ -296,6 +296,25 @@ def imm_curve(
 
 
 # %% ../nbs/15_infodiff.ipynb #ef2d5216
+def _grid_mean(
+    y: Tensor, nearest: Tensor, sd: float, xlo: float, delta: float, bins: int
+) -> Tensor:
+    """E[x | y] (float64) for y = x + sd * noise, x uniform on the grid xlo + k delta, k < `bins`.
+
+    Weights exp(-(y - v)^2 / (2 sd^2)) relative to the `nearest` level (all <= 1), summed over the
+    levels within 8 sd (and one step) of it; farther ones weigh below e^-32."""
+    y = y.double()
+    k0 = ((nearest.double() - xlo) / delta).round()
+    r = y - (xlo + delta * k0)  # offset from the nearest level
+    reach = min(bins - 1, math.ceil(8 * sd / delta) + 1)
+    num, den = torch.zeros_like(y), torch.zeros_like(y)
+    for o in range(-reach, reach + 1):
+        w = torch.exp(o * delta * (2 * r - o * delta) / (2 * sd**2))
+        w = torch.where((k0 + o >= 0) & (k0 + o <= bins - 1), w, 0.0)
+        num, den = num + w * (o * delta), den + w
+    return xlo + delta * k0 + num / den
+
+
 def _discrete(process, model, x, y, output, gen, chunk, c, al, base, bins, xrange):
     "−log P(x) in nats for data on the grid of `bins` levels spanning `xrange`."
     xlo, xhi = float(xrange[0]), float(xrange[1])
@@ -320,21 +339,33 @@ def _discrete(process, model, x, y, output, gen, chunk, c, al, base, bins, xrang
         if top > float(al[-1])
         else torch.zeros(0, dtype=torch.float64)
     )
-    parts = [(process, model, c)]
-    if extra.numel():
-        parts.append((InfoDiffusion(), None, extra))  # network-free: eps_hat = 0, x_hat = z / a
+    parts = [(process, model, c, False)]
+    if extra.numel():  # network-free: eps_hat = 0, x_hat = z / a, rounded or averaged over the grid
+        parts.append((InfoDiffusion(), None, extra, True))
     errs = []
-    for proc, mdl, cs in parts:
+    for proc, mdl, cs, above in parts:
         e = torch.empty(cs.numel(), x.shape[0], dtype=torch.float64)
         for sl, xx, z, eps, eh, a, b in _sweep(proc, mdl, x, cs, y, output, gen, chunk):
             xh = ((z - bcast(b, z) * eh) / bcast(a, z)).clamp(xlo, xhi)
             xr = xlo + delta * ((xh - xlo) / delta).round()
+            guesses = (xh, xr)
+            if above:  # no model here: also the posterior mean under a uniform prior on the grid
+                xg, n = xh.double(), x.shape[0]
+                for i in range(0, z.shape[0], n):  # one node at a time
+                    sd = float(b[i] / a[i])
+                    if sd <= 2 * delta:  # (for wider noise it is z / a, to e^-79, in the interior)
+                        y_i = z[i : i + n] / a[i]
+                        xg[i : i + n] = _grid_mean(y_i, xr[i : i + n], sd, xlo, delta, bins)
+                guesses = (xh, xr, xg)
             snr = (a.double() / b.double()) ** 2
-            ec, er = (
-                (snr * (xx - v).double().pow(2).flatten(1).sum(1)).view(-1, x.shape[0])
-                for v in (xh, xr)
-            )
-            e[sl] = torch.where((ec.mean(1) <= er.mean(1))[:, None], ec, er).cpu()
+            err = torch.stack(
+                [
+                    (snr * (xx.double() - v.double()).pow(2).flatten(1).sum(1)).view(-1, x.shape[0])
+                    for v in guesses
+                ]
+            )  # (guesses, nodes, n): keep, at each node, the guess with the smaller batch mean
+            best = err.mean(2).argmin(0)
+            e[sl] = err[best, torch.arange(err.shape[1])].cpu()
         errs.append(e)
     nodes = torch.cat([al, extra])
     return (
