@@ -303,15 +303,16 @@ def _grid_mean(
 
     Weights exp(-(y - v)^2 / (2 sd^2)) relative to the `nearest` level (all <= 1), summed over the
     levels within 8 sd (and one step) of it; farther ones weigh below e^-32."""
-    y = y.double()
     k0 = ((nearest.double() - xlo) / delta).round()
-    r = y - (xlo + delta * k0)  # offset from the nearest level
+    g = (y.double() - (xlo + delta * k0)) * (delta / sd**2)  # w at offset o: exp(o g - c_o)
+    rooms = ((1, bins - 1 - k0), (-1, k0))  # levels above and below the nearest one
     reach = min(bins - 1, math.ceil(8 * sd / delta) + 1)
-    num, den = torch.zeros_like(y), torch.zeros_like(y)
-    for o in range(-reach, reach + 1):
-        w = torch.exp(o * delta * (2 * r - o * delta) / (2 * sd**2))
-        w = torch.where((k0 + o >= 0) & (k0 + o <= bins - 1), w, 0.0)
-        num, den = num + w * (o * delta), den + w
+    num, den = torch.zeros_like(g), torch.ones_like(g)  # the nearest level: offset 0, weight 1
+    for o in range(1, reach + 1):
+        c_o = (o * delta) ** 2 / (2 * sd**2)
+        for sign, room in rooms:
+            w = torch.where(room >= o, torch.exp(sign * o * g - c_o), 0.0)
+            num, den = torch.add(num, w, alpha=sign * o * delta), den + w
     return xlo + delta * k0 + num / den
 
 
@@ -346,24 +347,19 @@ def _discrete(process, model, x, y, output, gen, chunk, c, al, base, bins, xrang
     for proc, mdl, cs, above in parts:
         e = torch.empty(cs.numel(), x.shape[0], dtype=torch.float64)
         for sl, xx, z, eps, eh, a, b in _sweep(proc, mdl, x, cs, y, output, gen, chunk):
+            n = x.shape[0]
             xh = ((z - bcast(b, z) * eh) / bcast(a, z)).clamp(xlo, xhi)
             xr = xlo + delta * ((xh - xlo) / delta).round()
-            guesses = (xh, xr)
-            if above:  # no model here: also the posterior mean under a uniform prior on the grid
-                xg, n = xh.double(), x.shape[0]
-                for i in range(0, z.shape[0], n):  # one node at a time
-                    sd = float(b[i] / a[i])
-                    if sd <= 2 * delta:  # (for wider noise it is z / a, to e^-79, in the interior)
-                        y_i = z[i : i + n] / a[i]
-                        xg[i : i + n] = _grid_mean(y_i, xr[i : i + n], sd, xlo, delta, bins)
-                guesses = (xh, xr, xg)
             snr = (a.double() / b.double()) ** 2
-            err = torch.stack(
-                [
-                    (snr * (xx.double() - v.double()).pow(2).flatten(1).sum(1)).view(-1, x.shape[0])
-                    for v in guesses
-                ]
-            )  # (guesses, nodes, n): keep, at each node, the guess with the smaller batch mean
+            err = [(snr * (xx - v).double().pow(2).flatten(1).sum(1)).view(-1, n) for v in (xh, xr)]
+            if above:  # no model here: also the posterior mean under a uniform prior on the grid
+                err.append(err[0].clone())
+                for j in range(err[0].shape[0]):  # one node at a time
+                    rows, sd = slice(j * n, (j + 1) * n), float(b[j * n] / a[j * n])
+                    if sd <= 2 * delta:  # (for wider noise it is z / a, to e^-79, in the interior)
+                        xg = _grid_mean(z[rows] / a[j * n], xr[rows], sd, xlo, delta, bins)
+                        err[2][j] = snr[j * n] * (xx[rows].double() - xg).pow(2).flatten(1).sum(1)
+            err = torch.stack(err)  # (guesses, nodes, n): at each node the best batch mean wins
             best = err.mean(2).argmin(0)
             e[sl] = err[best, torch.arange(err.shape[1])].cpu()
         errs.append(e)
