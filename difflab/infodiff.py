@@ -296,6 +296,26 @@ def imm_curve(
 
 
 # %% ../nbs/15_infodiff.ipynb #ef2d5216
+def _grid_mean(
+    y: Tensor, nearest: Tensor, sd: float, xlo: float, delta: float, bins: int
+) -> Tensor:
+    """E[x | y] (float64) for y = x + sd * noise, x uniform on the grid xlo + k delta, k < `bins`.
+
+    Weights exp(-(y - v)^2 / (2 sd^2)) relative to the `nearest` level (all <= 1), summed over the
+    levels within 8 sd (and one step) of it; farther ones weigh below e^-32."""
+    k0 = ((nearest.double() - xlo) / delta).round()
+    g = (y.double() - (xlo + delta * k0)) * (delta / sd**2)  # w at offset o: exp(o g - c_o)
+    rooms = ((1, bins - 1 - k0), (-1, k0))  # levels above and below the nearest one
+    reach = min(bins - 1, math.ceil(8 * sd / delta) + 1)
+    num, den = torch.zeros_like(g), torch.ones_like(g)  # the nearest level: offset 0, weight 1
+    for o in range(1, reach + 1):
+        c_o = (o * delta) ** 2 / (2 * sd**2)
+        for sign, room in rooms:
+            w = torch.where(room >= o, torch.exp(sign * o * g - c_o), 0.0)
+            num, den = torch.add(num, w, alpha=sign * o * delta), den + w
+    return xlo + delta * k0 + num / den
+
+
 def _discrete(process, model, x, y, output, gen, chunk, c, al, base, bins, xrange):
     "−log P(x) in nats for data on the grid of `bins` levels spanning `xrange`."
     xlo, xhi = float(xrange[0]), float(xrange[1])
@@ -320,21 +340,28 @@ def _discrete(process, model, x, y, output, gen, chunk, c, al, base, bins, xrang
         if top > float(al[-1])
         else torch.zeros(0, dtype=torch.float64)
     )
-    parts = [(process, model, c)]
-    if extra.numel():
-        parts.append((InfoDiffusion(), None, extra))  # network-free: eps_hat = 0, x_hat = z / a
+    parts = [(process, model, c, False)]
+    if extra.numel():  # network-free: eps_hat = 0, x_hat = z / a, rounded or averaged over the grid
+        parts.append((InfoDiffusion(), None, extra, True))
     errs = []
-    for proc, mdl, cs in parts:
+    for proc, mdl, cs, above in parts:
         e = torch.empty(cs.numel(), x.shape[0], dtype=torch.float64)
         for sl, xx, z, eps, eh, a, b in _sweep(proc, mdl, x, cs, y, output, gen, chunk):
+            n = x.shape[0]
             xh = ((z - bcast(b, z) * eh) / bcast(a, z)).clamp(xlo, xhi)
             xr = xlo + delta * ((xh - xlo) / delta).round()
             snr = (a.double() / b.double()) ** 2
-            ec, er = (
-                (snr * (xx - v).double().pow(2).flatten(1).sum(1)).view(-1, x.shape[0])
-                for v in (xh, xr)
-            )
-            e[sl] = torch.where((ec.mean(1) <= er.mean(1))[:, None], ec, er).cpu()
+            err = [(snr * (xx - v).double().pow(2).flatten(1).sum(1)).view(-1, n) for v in (xh, xr)]
+            if above:  # no model here: also the posterior mean under a uniform prior on the grid
+                err.append(err[0].clone())
+                for j in range(err[0].shape[0]):  # one node at a time
+                    rows, sd = slice(j * n, (j + 1) * n), float(b[j * n] / a[j * n])
+                    if sd <= 2 * delta:  # (for wider noise it is z / a, to e^-79, in the interior)
+                        xg = _grid_mean(z[rows] / a[j * n], xr[rows], sd, xlo, delta, bins)
+                        err[2][j] = snr[j * n] * (xx[rows].double() - xg).pow(2).flatten(1).sum(1)
+            err = torch.stack(err)  # (guesses, nodes, n): at each node the best batch mean wins
+            best = err.mean(2).argmin(0)
+            e[sl] = err[best, torch.arange(err.shape[1])].cpu()
         errs.append(e)
     nodes = torch.cat([al, extra])
     return (

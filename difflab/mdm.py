@@ -147,21 +147,26 @@ def cld(cls: MDM, M: float = 1.0, **kwargs):
 
 
 @patch(cls_method=True)
-def alda(cls: MDM, **kwargs):
-    "K = 3, Q = [[0, -1, 0], [1, 0, -1], [0, 1, 0]], D = diag(0, 0, 1): noise enters the last auxiliary only."
+def alda(cls: MDM, M: float = 1.0, **kwargs):
+    """K = 3, Q = [[0, -M, 0], [M, 0, -1], [0, 1, 0]], D = diag(0, 0, M).
+
+    Noise enters the last auxiliary only; stationary law N(0, diag(1, M, M))."""
+    M = float(check_range('M', M, 0, lo_open=True))
     return cls(
-        [[0.0, -1.0, 0.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.0]],
-        torch.diag(torch.tensor([0.0, 0.0, 1.0])),
+        [[0.0, -M, 0.0], [M, 0.0, -1.0], [0.0, 1.0, 0.0]],
+        torch.diag(torch.tensor([0.0, 0.0, M])),
+        M=M,
         name='alda',
         **kwargs,
     )
 
 
 @patch(cls_method=True)
-def malda(cls: MDM, **kwargs):
-    "K = 3, Q_ij = -1 (i < j), +1 (i > j), D = diag(0, 2, 2)."
+def malda(cls: MDM, M: float = 1.0, **kwargs):
+    "K = 3, Q_ij = -1 (i < j), +1 (i > j), D = diag(0, 2 sqrt(M), 2 sqrt(M))."
+    g = 2 * math.sqrt(check_range('M', M, 0, lo_open=True))
     Q = torch.ones(3, 3).tril(-1) - torch.ones(3, 3).triu(1)
-    return cls(Q, torch.diag(torch.tensor([0.0, 2.0, 2.0])), name='malda', **kwargs)
+    return cls(Q, torch.diag(torch.tensor([0.0, g, g])), M=M, name='malda', **kwargs)
 
 
 @patch(cls_method=True)
@@ -237,41 +242,52 @@ def int_beta(self: MDM, t):
     return self.beta0 * t + 0.5 * (self.beta1 - self.beta0) * t * t
 
 
+_TAYLOR_TERMS, _TAYLOR_RADIUS = 20, 0.5  # series degree; largest h * |A|_1 it is used at
+
+
+@patch
+def _taylor(self: MDM, device=None):
+    """Taylor coefficients in s of E_s and Sigma_s / s (Sigma_0 = 0), shape (N+1, 2, K, K); |A|_1.
+
+    E_s = sum_n s^n A^n / n!;  Sigma_s = sum_n s^(n+1) C_n,
+    C_0 = 2D, C_n = (A C_(n-1) + C_(n-1) A^T) / (n+1). Cached for fixed processes."""
+    Q, D, sinf = self.matrices(device)
+    key = None if self.learnable else (str(Q.device), self.M, Q.tolist(), D.tolist())
+    cached = self.__dict__.get('_taylor_cache')
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1]
+    A = -(Q + D) / sinf
+    coefs = [torch.stack([torch.eye(self.K, dtype=_f64, device=A.device), 2 * D])]
+    sym = torch.tensor([0.0, 1.0], dtype=_f64, device=A.device)[:, None, None]
+    for n in range(1, _TAYLOR_TERMS + 1):
+        X = A @ coefs[-1]  # [A e_(n-1), A C_(n-1)]; C is symmetric, so C A^T = (A C)^T
+        coefs.append((X + sym * X.mT) / (n + sym))
+    out = torch.stack(coefs), torch.linalg.matrix_norm(A.detach(), 1)
+    if key is not None:
+        self._taylor_cache = (key, out)
+    return out
+
+
 @patch
 def _expm(self: MDM, s: Tensor, hybrid: bool):
-    "Mean matrices E and covariances Sigma, each (G, K, K) in float64, at integrated rates `s` (G,)."
-    Q, D, sinf = self.matrices(s.device)
-    K, A = self.K, -(Q + D) / sinf
-    S0 = (
-        torch.diag(torch.cat([sinf.new_zeros(1), sinf.new_full((K - 1,), self.v0_var)]))
-        if hybrid
-        else torch.zeros_like(A)
-    )
-    Sinf = torch.diag(sinf)
+    """Mean matrices E and covariances Sigma, each (G, K, K), float64, at integrated rates `s` (G,).
 
-    def near(s):  # block exponential, s|A| <= 1
-        X = torch.linalg.matrix_exp(
-            s[:, None, None]
-            * torch.cat([torch.cat([A, 2 * D], 1), torch.cat([torch.zeros_like(A), -A.mT], 1)], 0)
-        )
-        E = X[:, :K, :K]
-        return E, (E @ S0 + X[:, :K, K:]) @ E.mT
-
-    def far(s):  # K x K exponential and the stationary form
-        E = torch.linalg.matrix_exp(s[:, None, None] * A)
-        return E, Sinf + E @ (S0 - Sinf) @ E.mT
-
-    is_far = s * torch.linalg.matrix_norm(A).detach() > 1
-    n_far = int(is_far.sum())
-    if n_far == 0:
-        E, S = near(s)
-    elif n_far == s.numel():
-        E, S = far(s)
-    else:  # each exponential only at its own times
-        i_near, i_far = (~is_far).nonzero().squeeze(1), is_far.nonzero().squeeze(1)
-        (En, Sn), (Ef, Sf) = near(s[i_near]), far(s[i_far])
-        back = torch.argsort(torch.cat([i_near, i_far]))
-        E, S = torch.cat([En, Ef])[back], torch.cat([Sn, Sf])[back]
+    Each time on its own: the series at h = s / 2^j (h |A|_1 <= 1/2), then j doublings
+    Sigma_2h = Sigma_h + E_h Sigma_h E_h^T, E_2h = E_h^2; no time's result depends on the others."""
+    coefs, norm = self._taylor(s.device)
+    ratio = s.detach() * norm / _TAYLOR_RADIUS  # halvings: 0, or the least j with ratio / 2^j <= 1
+    halvings = torch.where(ratio > 1, torch.log2(ratio).ceil(), 0.0).long()
+    h = torch.ldexp(s, -halvings)[:, None, None, None]
+    P = coefs[-1].expand(s.shape[0], -1, -1, -1)
+    for c in coefs.flip(0)[1:]:  # Horner's rule: leading powers of h stay exact
+        P = torch.addcmul(c, h, P)
+    E, S = P[:, 0], h[:, 0] * P[:, 1]
+    for k in range(int(halvings.max()) if s.numel() else 0):
+        double = (halvings > k)[:, None, None]  # only the times that still need it
+        S = torch.where(double, S + E @ S @ E.mT, S)
+        E = torch.where(double, E @ E, E)
+    if hybrid:  # Sigma_0 = diag(0, v0_var, ..., v0_var): add E Sigma_0 E^T
+        S = S + self.v0_var * E[:, :, 1:] @ E[:, :, 1:].mT
     return E, (S + S.mT) / 2
 
 
@@ -281,9 +297,9 @@ def transition(self: MDM, t, hybrid: bool | None = None):
     hybrid = self.hybrid if hybrid is None else bool(hybrid)
     dev = t.device if isinstance(t, Tensor) else self.Q0.device
     t = torch.as_tensor(t, dtype=_f64, device=dev)
-    if t.ndim > 1 or (t < 0).any():
+    if t.ndim > 1 or not bool(((t >= 0) & (t < math.inf)).all()):
         raise ValueError(
-            f"t must be a number or a 1-D tensor of times >= 0, got shape {tuple(t.shape)}"
+            f"t must be a number or a 1-D tensor of finite times >= 0, got shape {tuple(t.shape)}"
         )
     E, S = self._expm(self.int_beta(t.reshape(-1)), hybrid)
     return (E[0], S[0]) if t.ndim == 0 else (E, S)
