@@ -420,6 +420,7 @@ def _others() -> dict:
                 '>= 2 samples of the same dimension', (torch.zeros(5, 3),), names=('dimension',)
             ),
             k=Int(1, note='< number of samples', bad=(16,), good=(1, 5)),
+            trim=Real(0, 1, lo_open=True, note='or None (no trimming)'),
         ),
         'msle_tail': dict(
             real=Rule('>= 2 samples', (torch.zeros(1, 2),)),
