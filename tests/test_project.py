@@ -28,3 +28,34 @@ def test_notebooks_clean_and_small():
         d = json.loads(nb.read_text())
         for c in d['cells']:
             if c['cell_type'] == 'code': assert c.get('execution_count') is None, f"{nb}: run nbdev_clean"
+
+
+def test_strip_solutions_hands_out_a_notebook_that_runs(tmp_path):
+    "The teacher's command removes every solution; the checking cells then report, not raise."
+    from execnb.nbio import read_nb
+    from execnb.shell import CaptureShell
+
+    nb = ROOT / 'nbs' / '09_exercises.ipynb'
+    r = subprocess.run(
+        [sys.executable, 'tools/strip_solutions.py', str(nb), '--out', str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and 'solution cell(s) removed' in r.stdout, r.stderr
+    handout = read_nb(tmp_path / nb.name)
+    sources = [c.source for c in handout.cells if c.cell_type == 'code']
+    assert not any(s.split('\n')[1:2] == ['# solution'] for s in sources)
+    shell = CaptureShell()
+    shell.run_all(handout, exc_stop=True)  # a stub left unwritten must not stop Run All
+    printed = ''.join(
+        ''.join(o.get('text', '')) for c in handout.cells for o in c.get('outputs', [])
+    )
+    assert 'not written yet' in printed
+    r = subprocess.run(
+        [sys.executable, 'tools/strip_solutions.py', 'nope.ipynb', '--out', str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and 'no notebook at nope.ipynb' in r.stderr
