@@ -9,9 +9,10 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['PROCESSES', 'IMAGE_SETS', 'process_class', 'ConfigError', 'Config', 'config_from_dict', 'config_dirs', 'find_config',
-           'parse_override', 'apply_overrides', 'load_config', 'save_config', 'build_process', 'build_data',
-           'build_model', 'run_dir', 'init_distributed', 'train', 'load_run', 'demo']
+__all__ = ['PROCESSES', 'IMAGE_SETS', 'SAMPLE_KEYS', 'process_class', 'ConfigError', 'process_arguments', 'parse_device',
+           'Config', 'config_from_dict', 'config_dirs', 'find_config', 'parse_override', 'apply_overrides',
+           'load_config', 'save_config', 'build_process', 'build_data', 'build_model', 'run_dir', 'resolve_device',
+           'init_distributed', 'train', 'find_run', 'load_run', 'sample_options', 'demo']
 
 # %% ../nbs/30_experiment.ipynb #89e230ca
 # fmt: on
@@ -49,6 +50,37 @@ def process_class(method: str):
 
 class ConfigError(ValueError):
     "A bad config file, key or value; the CLI prints it on one line and exits with code 2."
+
+
+def process_arguments(method: str, preset=None) -> tuple:
+    "`(constructor, argument names)` for `process_args`: the class, or its `preset` classmethod."
+    cls = process_class(method)
+    ctor = cls
+    if preset is not None:
+        ok = isinstance(preset, str) and not preset.startswith('_')
+        ctor = getattr(cls, preset, None) if ok else None
+        if not callable(ctor) or isinstance(ctor, type):
+            raise ConfigError(f"process_args.preset {preset!r} is not a preset of {cls.__name__}")
+    skip = ('self', 'args', 'kwargs')
+    return ctor, [p for p in inspect.signature(ctor).parameters if p not in skip]
+
+
+def _unknown_process_args(method: str, process_args: dict) -> tuple:
+    "`(process_args names the process does not take, its constructor's name, the valid names)`."
+    args = dict(process_args)
+    ctor, valid = process_arguments(method, args.pop('preset', None))
+    return [k for k in args if k not in valid], ctor.__qualname__, valid
+
+
+def parse_device(spec: str) -> torch.device:
+    "The `torch.device` named by a config's `device` (not `'auto'`); `ConfigError` if malformed."
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ('cpu', 'cuda', 'mps'):
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {spec!r}")
+    return dev
 
 
 @dataclass
@@ -105,15 +137,25 @@ class Config:
             ).samplers  # a class attribute: known before anything is built
             if self.sampler and self.sampler not in samplers:
                 raise ValueError(
-                    f"sampler must be '' (the default, {samplers[0]!r}) or one of {', '.join(map(repr, samplers))} "
-                    f"for method {self.method!r}; got {self.sampler!r}"
+                    f"sampler must be '' (the default, {samplers[0]!r}) or one of "
+                    f"{', '.join(map(repr, samplers))} for method {self.method!r}; "
+                    f"got {self.sampler!r}"
                 )
+            bad, ctor, valid = _unknown_process_args(self.method, self.process_args)
+            if bad:
+                raise ValueError(
+                    f"process_args.{bad[0]} is not an argument of {ctor}; valid: {', '.join(valid)}"
+                )
+            if self.device != 'auto':
+                parse_device(self.device)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if not self.name or '/' in self.name or self.name.startswith('.'):
             raise ConfigError(f"name must be a plain directory name, got {self.name!r}")
         return self
 
+
+SAMPLE_KEYS = ('n_samples', 'reverse_steps', 'sampler', 'guidance', 'seed', 'device')
 
 # %% ../nbs/30_experiment.ipynb #16df3c02
 _TYPES = {'str': str, 'int': int, 'float': float, 'bool': bool, 'dict': dict}
@@ -211,7 +253,22 @@ def load_config(name=None, overrides=()) -> Config:
             raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: a config must be a mapping of keys to values")
-    return config_from_dict(apply_overrides(d, overrides))
+    given, merged = apply_overrides({}, overrides), apply_overrides(d, overrides)
+    method, args = merged.get('method', Config.method), merged.get('process_args', {})
+    written_for = d.get('method', Config.method)
+    # a `method` given on the command line over a config written for another process
+    switched = 'method' in given and method != written_for and method in PROCESSES
+    if switched and 'sampler' not in given:
+        merged['sampler'] = ''  # the new process's default sampler
+    if switched and name and isinstance(args, dict):
+        bad, ctor, valid = _unknown_process_args(method, args)
+        if bad:
+            raise ConfigError(
+                f"process_args.{bad[0]} (from {path.name}, written for method {written_for!r}) "
+                f"is not an argument of {ctor} (valid: {', '.join(valid)}): set process_args for "
+                f"{method!r}, e.g. process_args={{}} for its defaults"
+            )
+    return config_from_dict(merged)
 
 
 def save_config(cfg: Config, path) -> Path:
@@ -228,15 +285,13 @@ def save_config(cfg: Config, path) -> Path:
 # %% ../nbs/30_experiment.ipynb #628b5e1f
 def build_process(cfg: Config):
     "Instantiate the config's process from `process_args` (unknown arguments name the valid ones)."
-    cls = process_class(cfg.method)
     args = dict(cfg.process_args)
-    preset = args.pop('preset', None)
-    ctor = getattr(cls, preset) if preset else cls
-    valid = [p for p in inspect.signature(ctor).parameters if p not in ('self', 'args', 'kwargs')]
+    ctor, valid = process_arguments(cfg.method, args.pop('preset', None))
     bad = [k for k in args if k not in valid]
     if bad:
         raise ConfigError(
-            f"process_args.{bad[0]} is not an argument of {cls.__name__}{'.' + preset if preset else ''}; valid: {', '.join(valid)}"
+            f"process_args.{bad[0]} is not an argument of {ctor.__qualname__}; "
+            f"valid: {', '.join(valid)}"
         )
     try:
         return ctor(**args)
@@ -293,13 +348,32 @@ def run_dir(cfg: Config) -> Path:
     return Path(cfg.root) / cfg.name
 
 
-def _device(cfg):
-    return default_device() if cfg.device == 'auto' else torch.device(cfg.device)
+def resolve_device(spec: str = 'auto') -> torch.device:
+    "The device `spec` names (`'auto'`: the best one here); `ConfigError` if it is not here."
+    if spec in ('auto', '', None):
+        return default_device()
+    dev = parse_device(spec)
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            why = (
+                'this torch has no CUDA' if torch.version.cuda is None else 'no CUDA GPU is visible'
+            )
+            raise ConfigError(f"device {spec!r} is not available ({why}): use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device {spec!r} is not available: {torch.cuda.device_count()} CUDA GPU(s) "
+                f"visible, cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+            )
+    if dev.type == 'mps' and not (
+        getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()
+    ):
+        raise ConfigError(f"device {spec!r} is not available here: use --device cpu or auto")
+    return dev
 
 
 def init_distributed(device='auto') -> tuple:
     "Join the process group `torchrun` describes (NCCL on CUDA, gloo on CPU); returns `(rank, world_size, device, joined)`."
-    dev = default_device() if device == 'auto' else torch.device(device)
+    dev = resolve_device(device)
     running = dist.is_available() and dist.is_initialized()
     if not running and int(os.environ.get('WORLD_SIZE', '1')) <= 1:
         return 0, 1, dev, False
@@ -411,16 +485,23 @@ def train(
     return ema, hist, proc, out
 
 
-def load_run(name_or_dir, root='runs'):
-    "`(cfg, process, ema_model, data, labels)` of a trained run directory."
-    from difflab.train import load_checkpoint
-
+def find_run(name_or_dir, root='runs') -> Path:
+    "The directory of a trained run, given as a path or as a name under `root`."
     d = Path(name_or_dir)
     if not (d / 'config.yaml').exists():
         d = Path(root) / str(name_or_dir)
     if not (d / 'config.yaml').exists():
         raise ConfigError(f"no run at {str(d)!r} (expected {d / 'config.yaml'})")
+    return d
+
+
+def load_run(name_or_dir, root='runs', device=None):
+    "`(cfg, process, ema_model, data, labels)` of a trained run; the model on `device` (CPU)."
+    from difflab.train import load_checkpoint
+
+    d = find_run(name_or_dir, root)
     cfg = load_config(str(d / 'config.yaml'))
+    dev = resolve_device(device) if device else torch.device('cpu')
     x, y = build_data(cfg)
     proc = build_process(cfg)
     ncls = int(y.max()) + 1 if (y is not None and cfg.conditional) else None
@@ -430,7 +511,38 @@ def load_run(name_or_dir, root='runs'):
         raise ConfigError(f"run {str(d)!r} has no checkpoint yet ({ck})")
     ema = build_model(cfg, x.shape[1:], ncls)
     load_checkpoint(ck, model, ema)
-    return cfg, proc, ema.eval(), x, y
+    return cfg, proc, ema.to(dev).eval(), x, y
+
+
+# %% ../nbs/30_experiment.ipynb #fe0c5d55
+def sample_options(cfg: Config, overrides=()) -> dict:
+    "The sampling options of trained run `cfg`, with `key=value` overrides of `SAMPLE_KEYS` (only)."
+    given = apply_overrides({}, overrides) if not isinstance(overrides, dict) else dict(overrides)
+    keys = []  # as the user wrote them: process_args.alpha, not process_args
+    for k, v in given.items():
+        keys += (
+            [f'{k}.{a}' for a in v] if k.endswith('_args') and isinstance(v, dict) and v else [k]
+        )
+    bad = [k for k in keys if k not in SAMPLE_KEYS]
+    if bad:
+        raise ConfigError(
+            f"{', '.join(bad)}: fixed when the network was trained; a trained run takes only "
+            f"{', '.join(SAMPLE_KEYS)} (train another run to change the rest)"
+        )
+    new = config_from_dict(given, base=cfg)
+    if new.guidance and not cfg.conditional and 'guidance' in given:
+        raise ConfigError(
+            f"guidance={new.guidance:g} needs a class-conditional run; "
+            f"{cfg.name} was trained with conditional=false"
+        )
+    return dict(
+        n_samples=new.n_samples,
+        sampler=new.sampler or process_class(cfg.method).samplers[0],
+        reverse_steps=new.reverse_steps,
+        guidance=new.guidance if cfg.conditional else 0.0,
+        seed=new.seed if 'seed' in given else cfg.seed + 1,
+        device=new.device,
+    )
 
 
 # %% ../nbs/30_experiment.ipynb #84279559

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['EMA', 'lr_at', 'AdamW', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'Logger', 'JSONLLogger',
-           'tensorboard_available', 'TensorBoardLogger', 'as_logger', 'dist_info', 'rank_seed', 'fit']
+           'tensorboard_available', 'TensorBoardLogger', 'as_logger', 'is_interactive', 'LogLines', 'progress_bar',
+           'dist_info', 'rank_seed', 'fit']
 
 # %% ../nbs/06_train.ipynb #d860f23e
 # fmt: on
@@ -22,6 +23,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import zipfile
@@ -456,6 +458,73 @@ def as_logger(log) -> Logger | None:
     )
 
 
+# %% ../nbs/06_train.ipynb #ef13bb7f
+def is_interactive(stream=None) -> bool:
+    "Whether progress can redraw in place on `stream` (default stderr): a terminal or Jupyter."
+    stream = sys.stderr if stream is None else stream
+    try:
+        if stream.isatty():
+            return True
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        pass
+    ipython = sys.modules.get('IPython')
+    try:
+        return ipython is not None and 'IPKernelApp' in ipython.get_ipython().config
+    except Exception:  # no running IPython
+        return False
+
+
+class LogLines:
+    "Progress as a few plain lines, at `marks` equal fractions of `total` (for logs and pipes)."
+
+    def __init__(self, total, desc='', initial=0, unit='step', file=None, marks=4):
+        self.total, self.desc, self.n, self.unit = int(total), desc, int(initial), unit
+        self.file, self.marks, self.postfix = file, int(marks), {}
+        self.t0 = time.perf_counter()
+        self.next = 1 + int(
+            self.n * self.marks // max(self.total, 1)
+        )  # marks already passed stay silent
+
+    def set_postfix(self, refresh=True, **values):
+        "Values shown at the end of the next line, e.g. `loss=0.1234`."
+        self.postfix = values
+
+    def update(self, n=1):
+        "Advance by `n`; print a line when a mark is reached (one line for several at once)."
+        self.n += n
+        reached = min(self.marks, self.n * self.marks // max(self.total, 1))
+        if reached >= self.next:
+            self.next = reached + 1
+            more = ''.join(f', {k} {v}' for k, v in self.postfix.items())
+            percent = 100 * self.n // max(self.total, 1)
+            print(
+                f'{self.desc}: {self.unit} {self.n}/{self.total} ({percent}%)'
+                f'{more}, {time.perf_counter() - self.t0:.1f} s',
+                file=self.file or sys.stderr,
+                flush=True,
+            )
+
+    def close(self):
+        "Nothing to release (the same interface as a tqdm bar)."
+
+
+def progress_bar(total, desc='', initial=0, enabled=True, unit='step', file=None):
+    "A tqdm bar on an interactive `file` (default stderr), else `LogLines`; off unless `enabled`."
+    from tqdm.auto import tqdm
+
+    if enabled and not is_interactive(file):
+        return LogLines(total, desc, initial, unit, file)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        disable=not enabled,
+        leave=True,
+        file=file,
+    )
+
+
 # %% ../nbs/06_train.ipynb #a262aad5
 class _DeferSigint:
     "Inside the block the first SIGINT only sets `.hit`, so `fit` can stop at a step boundary; a second one raises."
@@ -660,14 +729,8 @@ def fit(
                 **more,
             )
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=steps,
-        initial=start,
-        disable=not progress or rank != 0,
-        desc=f'{type(process).__name__}',
-        leave=True,
+    bar = progress_bar(
+        steps, desc=type(process).__name__, initial=start, enabled=progress and rank == 0
     )
     losses = torch.zeros(log_every, device=device)
     norms = torch.zeros(log_every, device=device)
@@ -756,8 +819,8 @@ def fit(
                     history.append(entry)
                     if logger is not None:
                         logger.log(step, {k: v for k, v in entry.items() if k != 'step'})
-                    bar.update(j)
                     bar.set_postfix(loss=f"{entry['loss']:.4f}", refresh=False)
+                    bar.update(j)
                     j = 0
                     if due_ckpt:
                         save(step)
