@@ -28,11 +28,12 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 import torch
+from .core import processes
 from difflab.experiment import (
-    PROCESSES,
     SAMPLE_KEYS,
     Config,
     ConfigError,
+    _ctor_name,
     apply_overrides,
     demo,
     find_run,
@@ -67,7 +68,7 @@ FLAG_KEYS = {  # the familiar flags and the config keys they set
 }
 FLAG_HELP = {  # flag: (metavar, what it sets)
     'name': ('NAME', 'the run directory under --root'),
-    'method': ('METHOD', 'the process: ' + ', '.join(PROCESSES)),
+    'method': ('METHOD', 'the process: {processes}, or package.module:Class'),
     'dataset': ('DATA', 'a 2D set (moons, gmm_grid, ...) or an image set (digits, mnist, ...)'),
     'steps': ('N', 'training steps'),
     'epochs': ('E', 'passes over the data; replaces --steps when > 0'),
@@ -93,7 +94,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _samplers() -> str:
-    return '; '.join(f"{m}: {', '.join(process_class(m).samplers)}" for m in PROCESSES)
+    return '; '.join(f"{m}: {', '.join(c.samplers)}" for m, c in processes().items())
 
 
 def _common(p, sampling=False):
@@ -109,6 +110,7 @@ def _common(p, sampling=False):
     for flag, key in FLAG_KEYS.items():
         metavar, text = FLAG_HELP[flag]
         text = f'{text} (sets {key})'.replace('{samplers}', _samplers())
+        text = text.replace('{processes}', ', '.join(processes()))
         if sampling and flag == 'seed':
             text = "seed of the sampling noise (default: the run's seed + 1)"
         if sampling and flag in TRAIN_FLAGS:
@@ -589,7 +591,7 @@ def grid_key(key: str, base: Config, methods=()) -> str:
         preset = base.process_args.get('preset') if m == base.method else None
         ctor, names = process_arguments(m, preset)
         for a in names:
-            short.setdefault(a, []).append(ctor.__qualname__)
+            short.setdefault(a, []).append(_ctor_name(ctor))
     keys = [f.name for f in fields(Config)]
     if key in keys and key in short:
         raise ConfigError(

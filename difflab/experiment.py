@@ -9,17 +9,17 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['PROCESSES', 'IMAGE_SETS', 'SAMPLE_KEYS', 'process_class', 'ConfigError', 'process_arguments', 'parse_device',
-           'Config', 'config_from_dict', 'config_dirs', 'find_config', 'parse_override', 'apply_overrides',
-           'load_config', 'save_config', 'build_process', 'build_data', 'build_model', 'run_dir', 'resolve_device',
-           'init_distributed', 'train', 'find_run', 'load_run', 'sample_options', 'demo']
+__all__ = ['IMAGE_SETS', 'SAMPLE_KEYS', 'ConfigError', 'process_class', 'process_arguments', 'parse_device', 'Config',
+           'config_from_dict', 'config_dirs', 'find_config', 'parse_override', 'apply_overrides', 'load_config',
+           'save_config', 'build_process', 'build_data', 'build_model', 'run_dir', 'resolve_device', 'init_distributed',
+           'train', 'find_run', 'load_run', 'sample_options', 'demo']
 
 # %% ../nbs/30_experiment.ipynb #89e230ca
 # fmt: on
 
 # %% ../nbs/30_experiment.ipynb #444b6c07
 import dataclasses
-import importlib
+import functools
 import inspect
 import os
 import shutil
@@ -28,40 +28,61 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import torch
 import torch.distributed as dist
-from .core import check_choice, check_range, seed_everything, default_device
+from difflab.core import (
+    check_choice,
+    check_range,
+    default_device,
+    deprecated,
+    processes,
+    seed_everything,
+)
+from .core import process_class as core_process_class
 
 # %% ../nbs/30_experiment.ipynb #e73ce3d5
-PROCESSES = {
-    'ddpm': ('difflab.ddpm', 'DDPM'),
-    'dlpm': ('difflab.dlpm', 'DLPM'),
-    'lim': ('difflab.lim', 'LIM'),
-    'reflected': ('difflab.reflected', 'Reflected'),
-    'mdm': ('difflab.mdm', 'MDM'),
-    'infodiff': ('difflab.infodiff', 'InfoDiffusion'),
-}
 IMAGE_SETS = ('digits', 'digits16', 'digits_lt', 'mnist', 'fashion_mnist', 'cifar10', 'cifar10_lt')
-
-
-def process_class(method: str):
-    "The `DiffusionProcess` subclass named `method`."
-    mod, cls = PROCESSES[check_choice('method', method, tuple(PROCESSES))]
-    return getattr(importlib.import_module(mod), cls)
 
 
 class ConfigError(ValueError):
     "A bad config file, key or value; the CLI prints it on one line and exits with code 2."
 
 
+def process_class(method: str):
+    "The process class `method` names: a registered name or `package.module:Class`."
+    try:
+        return core_process_class(method)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def __getattr__(name):
+    if name == 'PROCESSES':  # the hand-kept list of old, now the registry
+        deprecated('difflab.experiment.PROCESSES', 'difflab.core.processes()')
+        return {k: (c.__module__, c.__name__) for k, c in processes().items()}
+    raise AttributeError(f"module 'difflab.experiment' has no attribute {name!r}")
+
+
 def process_arguments(method: str, preset=None) -> tuple:
-    "`(constructor, argument names)` for `process_args`: the class, or its `preset` classmethod."
+    """`(constructor, argument names)` for `process_args`.
+
+    The class itself, or with `preset` one of its `variants` (or a preset classmethod such as
+    `MDM.cld`).
+    """
     cls = process_class(method)
     ctor = cls
+    skip = ('self', 'args', 'kwargs')
+    if preset is not None and preset in cls.variants:
+        fixed = dict(cls.variants[preset])
+        names = [p for p in inspect.signature(cls).parameters if p not in skip and p not in fixed]
+        return functools.partial(cls, **fixed), names
     if preset is not None:
         ok = isinstance(preset, str) and not preset.startswith('_')
         ctor = getattr(cls, preset, None) if ok else None
         if not callable(ctor) or isinstance(ctor, type):
-            raise ConfigError(f"process_args.preset {preset!r} is not a preset of {cls.__name__}")
-    skip = ('self', 'args', 'kwargs')
+            choices = ', '.join(map(repr, cls.variants)) or 'none'
+            raise ConfigError(
+                f"process_args.preset {preset!r} is not a preset of {cls.__name__} "
+                f"(its variants: {choices})"
+            )
     return ctor, [p for p in inspect.signature(ctor).parameters if p not in skip]
 
 
@@ -69,7 +90,17 @@ def _unknown_process_args(method: str, process_args: dict) -> tuple:
     "`(process_args names the process does not take, its constructor's name, the valid names)`."
     args = dict(process_args)
     ctor, valid = process_arguments(method, args.pop('preset', None))
-    return [k for k in args if k not in valid], ctor.__qualname__, valid
+    return [k for k in args if k not in valid], _ctor_name(ctor), valid
+
+
+def _ctor_name(ctor) -> str:
+    "A constructor's name for messages (`DDPM`, `MDM.cld`, or the class of a variant)."
+    return getattr(ctor, '__qualname__', None) or ctor.func.__qualname__
+
+
+def _is_process(method) -> bool:
+    "Whether `method` names a process: a registered name or an import path."
+    return isinstance(method, str) and (method in processes() or ':' in method)
 
 
 def parse_device(spec: str) -> torch.device:
@@ -88,7 +119,7 @@ class Config:
     "Everything about one experiment. Load with `load_config`; override with `key=value` strings."
 
     name: str = 'run'  # run directory name under `root`
-    method: str = 'ddpm'  # ddpm | dlpm | lim | reflected | mdm | infodiff
+    method: str = 'ddpm'  # a registered process (difflab.core.processes()) or package.module:Class
     dataset: str = 'moons'  # a toy2d name or an image set
     n_data: int = 20000  # points drawn for 2D sets (image sets use all)
     data_args: dict = field(default_factory=dict)
@@ -121,7 +152,7 @@ class Config:
     def validate(self) -> 'Config':
         "Check ranges and choices; raises `ConfigError` naming the key."
         try:
-            check_choice('method', self.method, tuple(PROCESSES))
+            process_class(self.method)
             check_choice('model', self.model, ('auto', 'mlp', 'unet'))
             check_choice('logger', self.logger, ('jsonl', 'tensorboard'))
             for k in ('steps', 'batch_size', 'n_data', 'n_samples', 'check_every', 'log_every'):
@@ -257,7 +288,7 @@ def load_config(name=None, overrides=()) -> Config:
     method, args = merged.get('method', Config.method), merged.get('process_args', {})
     written_for = d.get('method', Config.method)
     # a `method` given on the command line over a config written for another process
-    switched = 'method' in given and method != written_for and method in PROCESSES
+    switched = 'method' in given and method != written_for and _is_process(method)
     if switched and 'sampler' not in given:
         merged['sampler'] = ''  # the new process's default sampler
     if switched and name and isinstance(args, dict):
@@ -290,7 +321,7 @@ def build_process(cfg: Config):
     bad = [k for k in args if k not in valid]
     if bad:
         raise ConfigError(
-            f"process_args.{bad[0]} is not an argument of {ctor.__qualname__}; "
+            f"process_args.{bad[0]} is not an argument of {_ctor_name(ctor)}; "
             f"valid: {', '.join(valid)}"
         )
     try:

@@ -467,13 +467,14 @@ def _others() -> dict:
 
 # %% ../nbs/90_reliability.ipynb #1d3b2916
 def _config() -> dict:
-    from difflab.experiment import PROCESSES, IMAGE_SETS
+    from difflab.core import processes
+    from difflab.experiment import IMAGE_SETS
     from difflab.data import toy2d_names
 
     return {
         'Config': dict(
             name=Rule('a plain directory name', ('', 'a/b', '.hidden')),
-            method=Choice(*PROCESSES, good=tuple(k for k in PROCESSES if k != 'mdm')),
+            method=Choice(*processes(), good=tuple(k for k in processes() if k != 'mdm')),
             dataset=Rule(' | '.join(toy2d_names + IMAGE_SETS), ('nope',), ('moons', 'digits')),
             n_data=Int(1, good=(1, 100)),
             data_args=Rule('options of the dataset', ({'bogus': 1},), ({},), names=('option',)),
