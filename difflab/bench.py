@@ -9,11 +9,11 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['PROCESSES', 'BOX_SCALE', 'RECIPE_2D', 'TTQ_PROCESSES', 'SETTINGS', 'SECTIONS', 'OVERHEAD_NOTES', 'measure',
-           'paired_ratio', 'machine_info', 'make_process', 'available_processes', 'data_maps', 'bench_model',
-           'overhead_steps', 'bench_overhead', 'bench_stable_sampler', 'sample_2d', 'train_to_quality',
-           'bench_time_to_quality', 'bench_sampling', 'bench_oracle_sampling', 'bench_scaling', 'bench_threads',
-           'bench_gpu', 'run_bench', 'jsonable', 'bench_markdown']
+__all__ = ['BOX_SCALE', 'RECIPE_2D', 'SETTINGS', 'SECTIONS', 'OVERHEAD_NOTES', 'measure', 'paired_ratio', 'machine_info',
+           'make_process', 'available_processes', 'data_maps', 'bench_model', 'overhead_steps', 'bench_overhead',
+           'bench_stable_sampler', 'sample_2d', 'train_to_quality', 'quality_processes', 'bench_time_to_quality',
+           'bench_sampling', 'bench_oracle_sampling', 'bench_scaling', 'bench_threads', 'bench_gpu', 'run_bench',
+           'jsonable', 'bench_markdown']
 
 # %% ../nbs/40_bench.ipynb #94f5968d
 # fmt: on
@@ -24,11 +24,12 @@ import os
 import time
 import platform
 import datetime
-import importlib
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 from .core import check_range, check_choice, auto_threads, num_threads, _PROBED, _cores
+from .core import default_spec, deprecated, process_specs, processes
+from .core import make_process as core_make_process
 
 
 # %% ../nbs/40_bench.ipynb #6a7894c0
@@ -125,37 +126,32 @@ def machine_info() -> dict:
 
 
 # %% ../nbs/40_bench.ipynb #adfebb52
-PROCESSES = ('ddpm', 'dlpm', 'lim', 'reflected', 'mdm_vp', 'mdm_cld', 'mdm_learned', 'infodiff')
-_CLASSES = {
-    'ddpm': ('ddpm', 'DDPM'),
-    'dlpm': ('dlpm', 'DLPM'),
-    'lim': ('lim', 'LIM'),
-    'reflected': ('reflected', 'Reflected'),
-    'infodiff': ('infodiff', 'InfoDiffusion'),
-    'mdm': ('mdm', 'MDM'),
-}
 BOX_SCALE = 5.0
 
 
 def make_process(name: str):
-    "The process called `name` in `PROCESSES`, with its defaults (`mdm_<preset>`: an MDM preset); `None` if its module is missing."
-    check_choice('name', name, PROCESSES)
-    mod, cls = _CLASSES[name.split('_')[0]]
-    try:
-        C = getattr(importlib.import_module(f'difflab.{mod}'), cls)
-    except (ImportError, AttributeError):
-        return None
-    return getattr(C, name[4:])() if name.startswith('mdm_') else C()
+    "The process that spec `name` names (`difflab.core.process_specs`), with its defaults."
+    return core_make_process(name)
 
 
-def available_processes(names=PROCESSES) -> tuple:
-    "The names in `names` whose process can be built here."
-    return tuple(n for n in names if make_process(n) is not None)
+def available_processes(names=None) -> tuple:
+    "The spec names the bench measures: `names`, or every process and variant in the registry."
+    return tuple(process_specs()) if names is None else tuple(names)
+
+
+def __getattr__(name):
+    if name == 'PROCESSES':  # the hand-kept list of old, now the registry
+        deprecated('difflab.bench.PROCESSES', 'difflab.bench.available_processes()')
+        return available_processes()
+    if name == 'TTQ_PROCESSES':
+        deprecated('difflab.bench.TTQ_PROCESSES', 'difflab.bench.quality_processes()')
+        return quality_processes()
+    raise AttributeError(f"module 'difflab.bench' has no attribute {name!r}")
 
 
 def data_maps(process, kind: str = '2d'):
     "`(to_process, from_process)` maps between the bench's data and the process's domain: the unit box for reflected diffusion, identities otherwise."
-    if type(process).__name__ != 'Reflected':
+    if process.domain != 'box':
         return (lambda x: x), (lambda x: x)
     if kind == '2d':
         return (lambda x: ((x + BOX_SCALE / 2) / BOX_SCALE).clamp(0, 1)), (
@@ -220,7 +216,7 @@ def _data(kind: str, n: int, seed: int = 0) -> Tensor:
 def bench_overhead(
     kind: str = '2d',
     batch: int | None = None,
-    processes=PROCESSES,
+    processes=None,
     repeats: int = 7,
     min_time: float = 0.05,
     seed: int = 0,
@@ -234,11 +230,8 @@ def bench_overhead(
         f"\n== process overhead, {kind}: {'TimeMLP' if kind == '2d' else 'UNet digits'} at batch {batch} =="
     )
     out(f"{'process':<12} {'bare ms':>9} {'process ms':>11} {'ratio':>7} {'(wall)':>7}")
-    for name in processes:
+    for name in available_processes(processes):
         p = make_process(name)
-        if p is None:
-            out(f"{name:<12} skipped: module not installed")
-            continue
         torch.manual_seed(seed)
         model = bench_model(p, kind)
         bare, step = overhead_steps(p, model, data_maps(p, kind)[0](x), seed)
@@ -334,8 +327,6 @@ def train_to_quality(
 
     r = RECIPE_2D | recipe
     p = make_process(name)
-    if p is None:
-        raise ValueError(f"process {name!r} is not available here")
     to_p = data_maps(p)[0]
     x, ref = toy2d('moons', r['n_data'], seed=seed), toy2d('moons', 4000, seed=seed + 1000)
     torch.manual_seed(seed)
@@ -390,11 +381,13 @@ def train_to_quality(
 
 
 # %% ../nbs/40_bench.ipynb #16d6d697
-TTQ_PROCESSES = ('ddpm', 'dlpm', 'lim', 'reflected', 'mdm_cld', 'infodiff')
+def quality_processes() -> tuple:
+    "One spec per registered process for the time-to-quality race: its name, or its first variant."
+    return tuple(default_spec(name) for name in processes())
 
 
 def bench_time_to_quality(
-    processes=TTQ_PROCESSES,
+    processes=None,
     threshold: float = 0.05,
     max_steps: int = 4000,
     eval_every: int = 100,
@@ -407,10 +400,7 @@ def bench_time_to_quality(
         f"\n== time to quality: SWD <= {threshold} on moons (recipe {RECIPE_2D | kwargs}; at most {max_steps} steps) =="
     )
     out(f"{'process':<12} {'cpu s':>8} {'wall s':>8} {'steps':>6} {'SWD':>8}  reached")
-    for name in processes:
-        if make_process(name) is None:
-            out(f"{name:<12} skipped: module not installed")
-            continue
+    for name in quality_processes() if processes is None else processes:
         p, ema, r = train_to_quality(name, threshold, max_steps, eval_every, **kwargs)
         res[name], models[name] = r, (p, ema)
         out(
@@ -508,10 +498,9 @@ def bench_oracle_sampling(
 
 # %% ../nbs/40_bench.ipynb #6eace655
 def _ddpm_step(model, x):
-    from difflab.ddpm import DDPM
     from difflab.train import AdamW
 
-    p, opt = DDPM(), AdamW(model.parameters(), lr=1e-4)
+    p, opt = make_process('ddpm'), AdamW(model.parameters(), lr=1e-4)
     return _step(opt, lambda: p.loss(model, x))
 
 
@@ -625,7 +614,6 @@ def bench_gpu(
 ) -> dict:
     "Images per second of a DDPM training step of UNet presets, fp32 vs bf16 autocast, with and without `torch.compile`; skipped without CUDA."
     from difflab.models import UNet
-    from difflab.ddpm import DDPM
     from difflab.train import AdamW
 
     if device is None and not torch.cuda.is_available():
@@ -635,7 +623,7 @@ def bench_gpu(
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else None
     res, p = (
         dict(device=torch.cuda.get_device_name(dev) if dev.type == 'cuda' else str(dev)),
-        DDPM(),
+        make_process('ddpm'),
     )
     out(f"\n== GPU: {res['device']}: images/s of a DDPM training step ==")
     for name, batch in presets:

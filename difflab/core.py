@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = ['SMALL_MODEL_PARAMS', 'PROBE_TTL', 'PREDICTIONS', 'DOMAINS', 'check_range', 'check_int', 'check_choice', 't_to_index',
            'index_to_t', 'seed_everything', 'default_device', 'model_device', 'auto_threads', 'num_threads',
            'shipped_path', 'Param', 'DiffusionProcess', 'call_model', 'eval_mode', 'bcast', 'guided', 'processes',
-           'process_class', 'process_specs', 'make_process', 'deprecated']
+           'process_class', 'process_specs', 'default_spec', 'make_process', 'deprecated']
 
 # %% ../nbs/00_core.ipynb #a2b89769
 # fmt: on
@@ -656,19 +656,41 @@ def process_class(method: str) -> type:
     return registry[method]
 
 
+def _needs_arguments(cls) -> bool:
+    "Whether `cls()` cannot be called without arguments."
+    import inspect
+
+    params = inspect.signature(cls).parameters.values()
+    return any(p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+
+
 def process_specs() -> dict:
-    "`{spec: (class, kwargs)}`: every process by its name, and each variant as `name_variant`."
+    """`{spec: (class, kwargs)}`: every process by its name, and each variant as `name_variant`.
+
+    A process whose constructor needs arguments is listed by its variants only.
+    """
     specs = {}
     for name, cls in processes().items():
-        specs[name] = (cls, {})
+        if not _needs_arguments(cls):
+            specs[name] = (cls, {})
         for label, kwargs in cls.variants.items():
             specs[f'{name}_{label}'] = (cls, dict(kwargs))
     return specs
 
 
+def default_spec(name: str) -> str:
+    "The spec that stands for process `name`: the name itself, or its first variant."
+    cls = process_class(name)
+    if _needs_arguments(cls) and cls.variants:
+        return f'{name}_{next(iter(cls.variants))}'
+    return name
+
+
 def make_process(spec: str, **kwargs):
     "The process that `spec` names (see `process_specs`), built with its defaults and `kwargs`."
     specs = process_specs()
+    if spec not in specs and spec in processes():
+        spec = default_spec(spec)
     if spec not in specs:
         return process_class(spec)(**kwargs)
     cls, defaults = specs[spec]
