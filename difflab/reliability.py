@@ -238,7 +238,8 @@ def _processes() -> dict:
             base=Rule("None, 'normal', 'data' or a GaussianBase", ('gauss',), ('normal', 'data')),
             paired=_FLAG,
             discrete=_FLAG,
-            bins=Int(2, note='discrete=True', good=(256,)),
+            levels=Int(2, note='discrete=True', good=(256,)),
+            bins=Int(2, note='deprecated alias of levels', good=(256,)),
             xrange=Rule(
                 'a pair (lo, hi) with lo < hi (discrete=True)', ((1.0, -1.0),), ((-1.0, 1.0),)
             ),
@@ -454,7 +455,7 @@ def _others() -> dict:
                 'a scalar, d variances or a d x d PSD matrix',
                 (-1.0, [1.0, 2.0, 3.0], [[1.0, 2.0], [0.0, 1.0]]),
             ),
-            process=Free('a Gaussian process with marginal_coefs (DDPM, InfoDiffusion, MDM.vp)'),
+            process=Free('a Gaussian path: a process with marginal(t) and Gaussian noise'),
         ),
         'GMMOracle': dict(
             weights=Rule('K positive numbers', ([1.0, -1.0], [1.0])),
