@@ -227,4 +227,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from difflab.train import CheckpointError
+
+    try:
+        sys.exit(main())
+    except (ValueError, CheckpointError, OSError) as e:  # what the user can fix: one line
+        print(f'train_pretrained: error: {e}', file=sys.stderr)
+        sys.exit(2)
