@@ -34,7 +34,7 @@ setuptools.setup(
     # difflab/shipped and difflab/configs
     packages=setuptools.find_packages(include=['difflab', 'difflab.*']) + ['difflab.shipped', 'difflab.configs'],
     package_dir={'difflab.shipped': 'data', 'difflab.configs': 'configs'},
-    package_data={'difflab.shipped': ['*.pt', '*.npz', '*.json', '*.md'], 'difflab.configs': ['*.yaml']},
+    package_data={'difflab.shipped': ['*.pt', '*.npz', '*.json', '*.md', 'pretrained/*.pt', 'pretrained/*.json', 'pretrained/*.md'], 'difflab.configs': ['*.yaml']},
     include_package_data=True,
     install_requires=cfg['requirements'].split(),
     extras_require=extras,
