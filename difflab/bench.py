@@ -161,16 +161,21 @@ def data_maps(process, kind: str = '2d'):
 
 
 def bench_model(process, kind: str = '2d', **kwargs) -> nn.Module:
-    "The bench's network for `process`: `TimeMLP` on 2D data or the 'digits' `UNet`, widened to the process's state (K blocks for MDM); learned MDMs wrapped in `MDMNet`."
+    """The bench's network for `process`: `TimeMLP` on 2D data or the 'digits' `UNet`.
+
+    The network takes the process's state (MDM adds auxiliary variables) and is wrapped by
+    `process.wrap_model` (a process that learns parameters of its own).
+    """
     from difflab.models import TimeMLP, UNet
 
     check_choice('kind', kind, ('2d', 'digits'))
-    K = getattr(process, 'K', 1)
-    net = TimeMLP(dim=2 * K, **kwargs) if kind == '2d' else UNet.preset('digits', in_ch=K, **kwargs)
-    if getattr(process, 'learnable', False):
-        from difflab.mdm import MDMNet
-
-        net = MDMNet(net, process)
+    data_shape = (1, 2) if kind == '2d' else (1, 1, 8, 8)
+    width = process.state_shape(data_shape)[1]
+    if kind == '2d':
+        net = TimeMLP(dim=width, **kwargs)
+    else:
+        net = UNet.preset('digits', in_ch=width, **kwargs)
+    net = process.wrap_model(net)
     return net
 
 

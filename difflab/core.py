@@ -445,6 +445,16 @@ def error(self: DiffusionProcess, pred: Tensor, target: Tensor, t) -> Tensor:
 
 
 @patch
+def wrap_model(self: DiffusionProcess, net: nn.Module) -> nn.Module:
+    """The module that training optimizes: `net` itself, unless the process learns parameters of its own.
+
+    A process with learned parameters (MDM's learned Q and D) returns a module holding both, so that
+    one optimizer trains them together; that module keeps the process as its `process` attribute.
+    """
+    return net
+
+
+@patch
 def loss(self: DiffusionProcess, model, x0: Tensor, y=None) -> Tensor:
     "Scalar training loss: `sample_t` -> `q_sample` -> `predict` -> `error`."
     x0 = self.check_x0(x0)

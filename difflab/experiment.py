@@ -354,8 +354,16 @@ def build_data(cfg: Config):
     )
 
 
-def build_model(cfg: Config, data_shape, num_classes=None):
-    "The network for data of shape `data_shape` (without the batch axis)."
+def build_model(cfg: Config, data_shape, num_classes=None, process=None):
+    """The network for data of shape `data_shape` (without the batch axis).
+
+    Given the `process`, the network takes its state (MDM adds auxiliary variables to the data) and
+    is wrapped by `process.wrap_model` (a process that learns parameters of its own).
+    """
+    if process is not None:
+        data_shape = process.state_shape((1, *data_shape))[1:]
+        net = build_model(cfg, data_shape, num_classes)
+        return process.wrap_model(net)
     from difflab import models
 
     kind = cfg.model if cfg.model != 'auto' else ('mlp' if len(data_shape) == 1 else 'unet')
@@ -458,7 +466,7 @@ def train(
             x, y = x[: max(256, len(x) // 20)], (None if y is None else y[: max(256, len(x) // 20)])
         proc = build_process(cfg)
         ncls = int(y.max()) + 1 if (y is not None and cfg.conditional) else None
-        model = build_model(cfg, x.shape[1:], ncls).to(dev)
+        model = build_model(cfg, x.shape[1:], ncls, proc).to(dev)
         steps = cfg.steps if not cfg.epochs else max(1, int(cfg.epochs * len(x) / cfg.batch_size))
         if debug:
             steps = min(steps, 50)
@@ -536,12 +544,13 @@ def load_run(name_or_dir, root='runs', device=None):
     x, y = build_data(cfg)
     proc = build_process(cfg)
     ncls = int(y.max()) + 1 if (y is not None and cfg.conditional) else None
-    model = build_model(cfg, x.shape[1:], ncls)
+    model = build_model(cfg, x.shape[1:], ncls, proc)
     ck = d / 'checkpoints' / 'latest.pt'
     if not ck.exists():
         raise ConfigError(f"run {str(d)!r} has no checkpoint yet ({ck})")
-    ema = build_model(cfg, x.shape[1:], ncls)
+    ema = build_model(cfg, x.shape[1:], ncls, build_process(cfg))
     load_checkpoint(ck, model, ema)
+    proc = getattr(ema, 'process', proc)  # learned parameters travel in the wrapped model
     return cfg, proc, ema.to(dev).eval(), x, y
 
 

@@ -185,7 +185,8 @@ def build(card: dict) -> tuple:
     "`(process, network)` built from the card's config by the experiment layer, untrained."
     cfg = config_of(card)
     process = build_process(cfg)
-    model = build_model(cfg, tuple(card['data_shape']), card['data'].get('num_classes'))
+    classes = card['data'].get('num_classes')
+    model = build_model(cfg, tuple(card['data_shape']), classes, process)
     if type(model).__name__ != card['network']['class']:
         raise ValueError(
             f"card {card['name']!r}: its config builds a {type(model).__name__}, "
