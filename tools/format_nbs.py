@@ -65,11 +65,16 @@ def _gaps():
         if formatted.returncode:
             sys.exit(f'ruff could not format {module}:\n{formatted.stderr}')
         before, after = _blank_before_headers(raw), _blank_before_headers(formatted.stdout)
-        notebook = next((m['nb'] for m in map(HEADER.match, raw.splitlines()) if m), None)
+        # a module may hold cells of several notebooks (`#| export <module>` in a second notebook)
+        headers = [m for m in map(HEADER.match, raw.splitlines()) if m]
+        notebook_of = {m['id']: m['nb'] for m in headers}
         for cell_id, (previous, blanks) in after.items():
             extra = blanks - before.get(cell_id, (None, blanks))[1]
             if previous and extra > 0:
-                need[(notebook, previous)] = extra
+                need[(notebook_of[previous], previous)] = extra
+        if headers and formatted.stdout.endswith('\n') and not raw.endswith('\n'):
+            last = headers[-1]['id']  # cells appended by a second notebook end the file unterminated
+            need[(notebook_of[last], last)] = need.get((notebook_of[last], last), 0) + 1
     return need
 
 
