@@ -790,6 +790,13 @@ class MDMNet(nn.Module):
         return out + self.process.linear_eps(x, c) if self.skip else out
 
 
+# %% ../nbs/14b_mdm_learned.ipynb #844dbfaf
+@patch
+def wrap_model(self: MDM, net: nn.Module) -> nn.Module:
+    "A learned MDM trains with its network: `MDMNet(net, self)`; a fixed one leaves `net` alone."
+    return MDMNet(net, self) if self.learnable else net
+
+
 # %% ../nbs/14b_mdm_learned.ipynb #b1400018
 @patch
 def linear_eps(self: MDM, u: Tensor, c) -> Tensor:

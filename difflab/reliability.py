@@ -185,7 +185,12 @@ def _processes() -> dict:
             hybrid=_FLAG,
             v0_var=Real(0, lo_open=True),
             logit_alpha=Real(0, 0.5, True, True, note='or None (no logit transform)'),
-            name=Free('a label'),
+            name=Free('deprecated: a label (the preset is `preset`)'),
+            preset=Rule(
+                "None (Q and D given) or one of 'vp', 'cld', 'alda', 'malda', 'learned'",
+                ('nope', 'VP', 3),
+                (None,),
+            ),
         ),
         'MDM.cld': dict(M=Real(0, lo_open=True), kwargs=Free('any MDM argument')),
         'MDM.learned': dict(K=Int(1), diag=_FLAG, seed=_SEED, kwargs=Free('any MDM argument')),
