@@ -94,7 +94,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _samplers() -> str:
-    return '; '.join(f"{m}: {', '.join(c.samplers)}" for m, c in processes().items())
+    return '; '.join(f"{name}: {', '.join(cls.samplers)}" for name, cls in processes().items())
 
 
 def _common(p, sampling=False):
@@ -243,7 +243,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     "Parse a command line; `key=value` overrides may come anywhere, also between flags."
     args, extra = make_parser().parse_known_args(argv)
     stray = [
-        a for a in extra if a.startswith('-') or '=' not in a or not hasattr(args, 'overrides')
+        word
+        for word in extra
+        if word.startswith('-') or '=' not in word or not hasattr(args, 'overrides')
     ]
     if stray:
         print(
@@ -259,21 +261,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _given(args) -> list:
     "`(key, as typed, 'key=value')` for each override and flag on the command line, in order."
-    out = [(parse_override(o)[0], o, o) for o in getattr(args, 'overrides', None) or []]
-    out = [('.'.join(k), typed, o) for k, typed, o in out]
+    overrides = getattr(args, 'overrides', None) or []
+    out = [('.'.join(parse_override(override)[0]), override, override) for override in overrides]
     for flag, key in FLAG_KEYS.items():
-        v = getattr(args, f'flag_{flag}', None)
-        if v is not None:
-            out.append((key, f'--{flag} {v}', f'{key}={v}'))
+        value = getattr(args, f'flag_{flag}', None)
+        if value is not None:
+            out.append((key, f'--{flag} {value}', f'{key}={value}'))
     if getattr(args, 'root', None):
         out.append(('root', f'--root {args.root}', f'root={args.root}'))
-    out += [(k, f'--{k}', f'{k}=true') for k in ('bf16', 'compile') if getattr(args, k, False)]
+    switches = [key for key in ('bf16', 'compile') if getattr(args, key, False)]
+    out += [(key, f'--{key}', f'{key}=true') for key in switches]
     return out
 
 
 def cli_overrides(args) -> list:
     "The `key=value` overrides a parsed command line carries (flags first turned into keys)."
-    return [o for _, _, o in _given(args)]
+    return [override for _, _, override in _given(args)]
 
 
 def config_of(args) -> Config:
@@ -307,8 +310,8 @@ def sampling_run(args) -> tuple:
             f"{unknown[0]}: not a config key; difflab {args.cmd} takes {', '.join(SAMPLE_KEYS)}"
         )
     if refused:
-        d = find_run(name, root)
-        trained = asdict(load_config(str(d / 'config.yaml')))
+        run = find_run(name, root)
+        trained = asdict(load_config(str(run / 'config.yaml')))
 
         def was(key):  # the value the run was trained with
             top, _, inner = key.partition('.')
@@ -343,8 +346,8 @@ def sample_run(proc, model, shape, opts, y=None, progress=False, return_path=Fal
     bar = progress_bar(steps, desc=f"sampling ({opts['sampler']})", enabled=on)
 
     @functools.wraps(sampler)
-    def counted(*a, **kw):  # the sampler yields the prior, then one state per step
-        for i, state in enumerate(sampler(*a, **kw)):
+    def counted(*args, **kwargs):  # the sampler yields the prior, then one state per step
+        for i, state in enumerate(sampler(*args, **kwargs)):
             if i:
                 bar.update(1)
             yield state
@@ -364,14 +367,14 @@ def sample_run(proc, model, shape, opts, y=None, progress=False, return_path=Fal
     finally:
         delattr(proc, name)
         bar.close()
-    return tuple(t.cpu() for t in out) if return_path else out.cpu()
+    return tuple(part.cpu() for part in out) if return_path else out.cpu()
 
 
 def _load(name, root, overrides):
     "`(opts, cfg, proc, model, x, y)`: a trained run, on the device its sampling options ask for."
-    d = find_run(name, root)
-    opts = sample_options(load_config(str(d / 'config.yaml')), overrides)
-    cfg, proc, model, x, y = load_run(d, device=opts['device'])
+    run = find_run(name, root)
+    opts = sample_options(load_config(str(run / 'config.yaml')), overrides)
+    cfg, proc, model, x, y = load_run(run, device=opts['device'])
     opts['device'] = str(next(model.parameters()).device)
     return opts, cfg, proc, model, x, y
 
@@ -397,7 +400,7 @@ def evaluate(name, root='runs', overrides=(), progress=False) -> dict:
     with torch.no_grad():
         loss = float(torch.stack([proc.loss(model, test.to(dev)) for _ in range(4)]).mean())
     labels = _labels(cfg, y, n, opts['seed'])
-    s = sample_run(proc, model, (n, *x.shape[1:]), opts, labels, progress)
+    samples = sample_run(proc, model, (n, *x.shape[1:]), opts, labels, progress)
     res = dict(run=str(run_dir(cfg)), method=cfg.method, dataset=cfg.dataset, test_loss=loss)
     res.update(
         n_samples=n,
@@ -407,12 +410,15 @@ def evaluate(name, root='runs', overrides=(), progress=False) -> dict:
         sample_seed=opts['seed'],
         device=opts['device'],
     )
-    if s.ndim == 2:
-        res.update(swd=float(sliced_wasserstein(s, test)), mmd=float(mmd(s[:2000], test[:2000])))
+    if samples.ndim == 2:
+        res.update(
+            swd=float(sliced_wasserstein(samples, test)),
+            mmd=float(mmd(samples[:2000], test[:2000])),
+        )
     elif cfg.dataset.startswith('digits'):
         from difflab.metrics import fd_digits
 
-        res['fd_digits'] = float(fd_digits(s, x[: len(s)]))
+        res['fd_digits'] = float(fd_digits(samples, x[: len(samples)]))
     if progress and is_interactive():
         print('likelihood of held-out data ...', file=sys.stderr, flush=True)
     try:
@@ -420,9 +426,9 @@ def evaluate(name, root='runs', overrides=(), progress=False) -> dict:
     except NotImplementedError as e:
         res['nll_nats'] = None
         res['nll_note'] = str(e)
-    res['finite_fraction'] = float(torch.isfinite(s.flatten(1)).all(1).float().mean())
+    res['finite_fraction'] = float(torch.isfinite(samples.flatten(1)).all(1).float().mean())
     (run_dir(cfg) / 'eval.json').write_text(json.dumps(res, indent=1))
-    torch.save(s, run_dir(cfg) / 'samples' / 'eval_samples.pt')
+    torch.save(samples, run_dir(cfg) / 'samples' / 'eval_samples.pt')
     return res
 
 
@@ -449,34 +455,35 @@ def display(name, root='runs', overrides=(), out=None, progress=False) -> Path:
 
     out = _writable(out) if out else None  # a bad path fails before the sampling
     opts, cfg, proc, model, x, y = _load(name, root, overrides)
-    if 'n_samples' not in _given_keys(overrides):  # enough to see: 2000 points or 64 images
+    # enough to see: 2000 points or 64 images
+    if 'n_samples' not in _given_keys(overrides):
         opts['n_samples'] = min(opts['n_samples'], 2000 if x.ndim == 2 else 64)
     n = opts['n_samples']
     out = out or run_dir(cfg) / 'samples' / 'display.png'
     labels = _labels(cfg, y, n, opts['seed'])
-    s = sample_run(proc, model, (n, *x.shape[1:]), opts, labels, progress)
+    samples = sample_run(proc, model, (n, *x.shape[1:]), opts, labels, progress)
     hist = [
         json.loads(line)
         for line in (run_dir(cfg) / 'metrics.jsonl').read_text().splitlines()
         if line.strip()
     ]
     fig, axs = plt.subplots(1, 3, figsize=(11, 3.6))
-    if s.ndim == 2:
+    if samples.ndim == 2:
         axs[0].scatter(*x[:2000, :2].T, s=1)
-        axs[1].scatter(*s[:, :2].T, s=1, color='C1')
+        axs[1].scatter(*samples[:, :2].T, s=1, color='C1')
         lim = _limits(x)
-        for a in axs[:2]:
-            a.set_xlim(-lim, lim)
-            a.set_ylim(-lim, lim)
-            a.set_aspect('equal')
+        for axis in axs[:2]:
+            axis.set_xlim(-lim, lim)
+            axis.set_ylim(-lim, lim)
+            axis.set_aspect('equal')
     else:
         axs[0].imshow(_image_grid(x), cmap='gray')
-        axs[1].imshow(_image_grid(s), cmap='gray')
-        for a in axs[:2]:
-            a.axis('off')
+        axs[1].imshow(_image_grid(samples), cmap='gray')
+        for axis in axs[:2]:
+            axis.axis('off')
     axs[0].set_title(f'data: {cfg.dataset}')
     axs[1].set_title(f"{cfg.method} samples ({opts['sampler']})")
-    axs[2].plot([h['step'] for h in hist], [h['loss'] for h in hist])
+    axs[2].plot([entry['step'] for entry in hist], [entry['loss'] for entry in hist])
     axs[2].set_yscale('log')
     axs[2].set_title('training loss')
     fig.tight_layout()
@@ -523,7 +530,8 @@ def genseq(name, root='runs', overrides=(), out=None, frames=40, strip=6, progre
     if out is not None and not Path(out).is_dir():
         raise ConfigError(f"--out {out}: not an existing folder")
     opts, cfg, proc, model, x, y = _load(name, root, overrides)
-    if 'n_samples' not in _given_keys(overrides):  # a readable picture: 1000 points or 16 images
+    # a readable picture: 1000 points or 16 images
+    if 'n_samples' not in _given_keys(overrides):
         opts['n_samples'] = min(opts['n_samples'], 1000 if x.ndim == 2 else 16)
     n = opts['n_samples']
     out = Path(out) if out is not None else run_dir(cfg) / 'samples'
@@ -532,8 +540,8 @@ def genseq(name, root='runs', overrides=(), out=None, frames=40, strip=6, progre
     torch.save(chain, out / 'chain.pt')
     last, lim = len(chain) - 1, _limits(x) if x.ndim == 2 else None
 
-    def spread(k):  # k states from the prior (0) to the last, evenly spaced
-        return sorted({round(i * last / (k - 1)) for i in range(min(k, last + 1))})
+    def spread(count):  # `count` states from the prior (0) to the last, evenly spaced
+        return sorted({round(i * last / (count - 1)) for i in range(min(count, last + 1))})
 
     fig, ax = plt.subplots(figsize=(3.2, 3.2), dpi=80)
     movie = []
@@ -569,16 +577,16 @@ BOOKKEEPING_KEYS = ('name', 'root', 'device', 'logger', 'check_every', 'log_ever
 
 def config_changes(old: Config, new: Config, ignore=()) -> list:
     "`[(key, old value, new value)]` where two configs differ (`*_args` key by key, dotted)."
-    a, b, out = asdict(old), asdict(new), []
-    for k in a:
-        if k in ignore:
+    before, after, out = asdict(old), asdict(new), []
+    for key in before:
+        if key in ignore:
             continue
-        if isinstance(a[k], dict):
-            for s in sorted(set(a[k]) | set(b[k])):
-                if a[k].get(s) != b[k].get(s):
-                    out.append((f'{k}.{s}', a[k].get(s), b[k].get(s)))
-        elif a[k] != b[k]:
-            out.append((k, a[k], b[k]))
+        if isinstance(before[key], dict):
+            for arg in sorted(set(before[key]) | set(after[key])):
+                if before[key].get(arg) != after[key].get(arg):
+                    out.append((f'{key}.{arg}', before[key].get(arg), after[key].get(arg)))
+        elif before[key] != after[key]:
+            out.append((key, before[key], after[key]))
     return out
 
 
@@ -587,11 +595,11 @@ def grid_key(key: str, base: Config, methods=()) -> str:
     if '.' in key:
         return key
     short = {}  # process argument -> the processes that take it
-    for m in dict.fromkeys([base.method, *methods]):
-        preset = base.process_args.get('preset') if m == base.method else None
-        ctor, names = process_arguments(m, preset)
-        for a in names:
-            short.setdefault(a, []).append(_ctor_name(ctor))
+    for method in dict.fromkeys([base.method, *methods]):
+        preset = base.process_args.get('preset') if method == base.method else None
+        ctor, names = process_arguments(method, preset)
+        for arg in names:
+            short.setdefault(arg, []).append(_ctor_name(ctor))
     keys = [f.name for f in fields(Config)]
     if key in keys and key in short:
         raise ConfigError(
@@ -604,22 +612,25 @@ def grid_key(key: str, base: Config, methods=()) -> str:
         return f'process_args.{key}'
     raise ConfigError(
         f"unknown grid key {key!r}; valid keys: {', '.join(keys)}; and short for process_args.X "
-        f"({'/'.join(dict.fromkeys(c for v in short.values() for c in v))}): {', '.join(short)}"
+        f"({'/'.join(dict.fromkeys(owner for owners in short.values() for owner in owners))}): "
+        f"{', '.join(short)}"
     )
 
 
 def grid_points(grid, base: Config | None = None) -> list:
     "All combinations of `['key=v1,v2', ...]` as lists of `(key as written, config key, value)`."
     axes = []
-    for g in grid:
-        if '=' not in g:
-            raise ConfigError(f"grid entry {g!r} must look like key=v1,v2,...")
-        k, vs = g.split('=', 1)
-        axes.append((k, [v for v in vs.split(',') if v != '']))
-    methods = [v for k, vs in axes if k == 'method' for v in vs]
+    for entry in grid:
+        if '=' not in entry:
+            raise ConfigError(f"grid entry {entry!r} must look like key=v1,v2,...")
+        key, values = entry.split('=', 1)
+        axes.append((key, [value for value in values.split(',') if value != '']))
+    methods = [value for key, values in axes if key == 'method' for value in values]
     base = base or Config()
-    axes = [[(k, grid_key(k, base, methods), v) for v in vs] for k, vs in axes]
-    return [list(p) for p in itertools.product(*axes)]
+    axes = [
+        [(key, grid_key(key, base, methods), value) for value in values] for key, values in axes
+    ]
+    return [list(point) for point in itertools.product(*axes)]
 
 
 def _recorded(done: Path) -> dict:
@@ -628,34 +639,37 @@ def _recorded(done: Path) -> dict:
 
 def _plan(cfg: Config, resume: bool, overwrite: bool) -> str:
     "What a grid point needs: train, retrain, resume, finish, evaluate or reuse (or an error)."
-    d = run_dir(cfg)
-    if not (d / 'config.yaml').exists():
+    run = run_dir(cfg)
+    if not (run / 'config.yaml').exists():
         return 'train'
-    old = load_config(str(d / 'config.yaml'))
+    old = load_config(str(run / 'config.yaml'))
     changes = config_changes(old, cfg, BOOKKEEPING_KEYS + SAMPLE_KEYS)
     if changes and overwrite:
         return 'retrain'
     if changes and not resume:
-        what = ', '.join(f'{k}={a!r} -> {b!r}' for k, a, b in changes)
+        what = ', '.join(f'{key}={before!r} -> {after!r}' for key, before, after in changes)
         raise ConfigError(
-            f"sweep point {d} was run with another config ({what}): pass --resume to continue "
+            f"sweep point {run} was run with another config ({what}): pass --resume to continue "
             "changed points from their checkpoints or --overwrite to retrain them"
         )
-    shorter = [k for k, a, b in changes if k in ('steps', 'epochs') and b < a]
+    shorter = [
+        key for key, before, after in changes if key in ('steps', 'epochs') and after < before
+    ]
     if shorter:
         raise ConfigError(
-            f"sweep point {d}: cannot resume to fewer {shorter[0]} "
+            f"sweep point {run}: cannot resume to fewer {shorter[0]} "
             f"({getattr(old, shorter[0])} -> {getattr(cfg, shorter[0])}); use --overwrite"
         )
     if changes:
         return 'resume'
-    rec = _recorded(d / 'eval.json')
+    rec = _recorded(run / 'eval.json')
     if not rec:
-        return 'finish'  # stopped before its evaluation: resume (a no-op when trained) and evaluate
+        # stopped before its evaluation: resume (a no-op when trained) and evaluate
+        return 'finish'
     want = _eval_options(cfg)
     want['reverse_steps'] = want['reverse_steps'] or _default_steps(cfg)
     want['sampler'] = want['sampler'] or process_class(cfg.method).samplers[0]
-    return 'reuse' if all(rec.get(k) == v for k, v in want.items()) else 'evaluate'
+    return 'reuse' if all(rec.get(key) == value for key, value in want.items()) else 'evaluate'
 
 
 def _current(cfg: Config) -> bool:
@@ -685,59 +699,65 @@ def sweep(
     if resume and overwrite:
         raise ConfigError('--resume and --overwrite exclude each other: pick one')
     base = load_config(base_name, overrides)
-    pts = grid_points(grid, base)
-    if index is not None and not 0 <= index < len(pts):
-        raise ConfigError(f"--index must be in [0, {len(pts) - 1}], got {index}")
+    points = grid_points(grid, base)
+    if index is not None and not 0 <= index < len(points):
+        raise ConfigError(f"--index must be in [0, {len(points) - 1}], got {index}")
     todo = []
-    for i, pt in enumerate(pts):
-        tag = '_'.join(f"{k.split('.')[-1]}={v}" for k, _, v in pt)
-        over = [f'{key}={v}' for _, key, v in pt] + [f'name={base.name}_{tag}']
+    for i, point in enumerate(points):
+        tag = '_'.join(f"{written.split('.')[-1]}={value}" for written, _, value in point)
+        over = [f'{key}={value}' for _, key, value in point] + [f'name={base.name}_{tag}']
         cfg = load_config(base_name, list(overrides) + over)
         mine = index is None or i == index
-        plan = _plan(cfg, resume, overwrite) if mine else None  # every check before any training
-        todo.append((i, pt, cfg, plan))
+        # every check before any training
+        plan = _plan(cfg, resume, overwrite) if mine else None
+        todo.append((i, point, cfg, plan))
     rows = []
     counts = dict.fromkeys(('train', 'retrain', 'resume', 'finish', 'evaluate', 'reuse'), 0)
-    for i, pt, cfg, plan in todo:
+    for i, point, cfg, plan in todo:
         done = run_dir(cfg) / 'eval.json'
         if plan is None and not _current(cfg):
-            continue  # another job's point: not run yet, or run with another config
+            # another job's point: not run yet, or run with another config
+            continue
         if plan in ('train', 'retrain'):
             train(cfg, overwrite=True, progress=progress)
         elif plan in ('resume', 'finish'):
-            done.unlink(missing_ok=True)  # a stale evaluation must not outlive its network
+            # a stale evaluation must not outlive its network
+            done.unlink(missing_ok=True)
             train(cfg, resume=True, progress=progress)
         if plan not in (None, 'reuse'):
             evaluate(cfg.name, cfg.root, _eval_options(cfg))
-        rows.append(dict(point=i, **{k: v for k, _, v in pt}, **_recorded(done)))
+        settings = {written: value for written, _, value in point}
+        rows.append(dict(point=i, **settings, **_recorded(done)))
         if plan is not None:
             counts[plan] += 1
-            metric = next(m for m in ('swd', 'fd_digits', 'test_loss') if m in rows[-1])
-            values = ' '.join(f'{k}={v}' for k, _, v in pt)
+            metric = next(key for key in ('swd', 'fd_digits', 'test_loss') if key in rows[-1])
+            values = ' '.join(f'{written}={value}' for written, _, value in point)
             if say:
                 say(f'point {i} ({values}): {plan}; {metric} {rows[-1][metric]:.4g}')
     out = Path(base.root) / base.name
     out.mkdir(parents=True, exist_ok=True)
     if rows and index is None:
-        _write_table(rows, out, [k for k, _, _ in pts[0]])
+        _write_table(rows, out, [written for written, _, _ in points[0]])
     return rows, counts
 
 
 def _write_table(rows, out, keys):
-    cols = list(dict.fromkeys(k for r in rows for k in r if not isinstance(r[k], (dict, list))))
+    cols = list(
+        dict.fromkeys(key for row in rows for key in row if not isinstance(row[key], (dict, list)))
+    )
     with open(out / 'sweep.csv', 'w', newline='') as f:
-        w = csv.DictWriter(f, cols, extrasaction='ignore')
-        w.writeheader()
-        w.writerows(rows)
+        writer = csv.DictWriter(f, cols, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
 
-    def fmt(v):
-        return f'{v:.4g}' if isinstance(v, float) else str(v)
+    def fmt(value):
+        return f'{value:.4g}' if isinstance(value, float) else str(value)
 
     md = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)] + [
-        '| ' + ' | '.join(fmt(r.get(c, '')) for c in cols) + ' |' for r in rows
+        '| ' + ' | '.join(fmt(row.get(col, '')) for col in cols) + ' |' for row in rows
     ]
     (out / 'sweep.md').write_text('\n'.join(md) + '\n')
-    metric = next((m for m in ('swd', 'fd_digits', 'test_loss') if m in rows[0]), None)
+    metric = next((key for key in ('swd', 'fd_digits', 'test_loss') if key in rows[0]), None)
     if metric:
         import matplotlib
 
@@ -745,10 +765,10 @@ def _write_table(rows, out, keys):
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        ax.plot(range(len(rows)), [r[metric] for r in rows], 'o-')
+        ax.plot(range(len(rows)), [row[metric] for row in rows], 'o-')
         ax.set_xticks(
             range(len(rows)),
-            ['\n'.join(f'{k.split(".")[-1]}={r[k]}' for k in keys) for r in rows],
+            ['\n'.join(f'{key.split(".")[-1]}={row[key]}' for key in keys) for row in rows],
             fontsize=7,
         )
         ax.set_ylabel(metric)
@@ -772,7 +792,7 @@ def _run(args) -> int:
     progress = not getattr(args, 'no_progress', False)
     if args.cmd == 'demo':
         res = demo(_writable(args.out))
-        print(json.dumps({k: v for k, v in res.items() if k != 'png'}))
+        print(json.dumps({key: value for key, value in res.items() if key != 'png'}))
         print(f"wrote {res['png']}")
         return 0
     if args.cmd == 'bench':
@@ -801,14 +821,15 @@ def _run(args) -> int:
             out = out or run_dir(cfg) / 'samples' / 'samples.pt'
             n = opts['n_samples']
             labels = _labels(cfg, y, n, opts['seed'])
-            s = sample_run(proc, model, (n, *x.shape[1:]), opts, labels, progress)
-            torch.save(s, out)
-            print(f'wrote {tuple(s.shape)} samples to {out}')
+            samples = sample_run(proc, model, (n, *x.shape[1:]), opts, labels, progress)
+            torch.save(samples, out)
+            print(f'wrote {tuple(samples.shape)} samples to {out}')
         return 0
     cfg = config_of(args)
     if args.cmd == 'train':
         rank0 = int(os.environ.get('RANK', '0')) == 0
-        resolve_device(cfg.device)  # a device this machine lacks: an error before anything else
+        # a device this machine lacks: an error before anything else
+        resolve_device(cfg.device)
         if rank0:
             print(_train_line(args, cfg), flush=True)
         t0 = time.perf_counter()
@@ -819,7 +840,8 @@ def _run(args) -> int:
         if not rank0:
             return 0  # under torchrun, rank 0 reports
         dt, steps = time.perf_counter() - t0, hist[-1]['step'] if hist else 0
-        fit_s = hist[-1].get('time', dt) if hist else dt  # training time, over resumed sessions
+        # training time, over resumed sessions
+        fit_s = hist[-1].get('time', dt) if hist else dt
         print(
             f"trained {cfg.method} on {cfg.dataset}: {steps} steps, this call {dt:.1f} s; "
             f"{steps * cfg.batch_size / max(fit_s, 1e-9):,.0f} examples/s over {fit_s:.1f} s of "
@@ -839,7 +861,8 @@ def _run(args) -> int:
             overwrite=args.overwrite,
             say=print,
         )
-        done = ', '.join(f'{v} {k}' for k, v in counts.items() if v) or 'nothing to do'
+        done = ', '.join(f'{count} {plan}' for plan, count in counts.items() if count)
+        done = done or 'nothing to do'
         where = Path(cfg.root) / cfg.name / 'sweep.md'
         print(
             f'{len(rows)} grid point(s) in the table ({done}); table in {where}'
@@ -854,13 +877,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return _run(args)
-    except (
-        ConfigError,
-        ValueError,
-        CheckpointError,
-        FloatingPointError,
-        OSError,
-    ) as e:  # what the user can fix: one line, exit 2
+    except (ConfigError, ValueError, CheckpointError, FloatingPointError, OSError) as e:
+        # what the user can fix: one line, exit 2
         msg = (
             '; '.join(line.strip() for line in str(e).splitlines() if line.strip())
             or type(e).__name__

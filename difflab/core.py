@@ -43,20 +43,24 @@ def _range_text(lo, hi, lo_open, hi_open) -> str:
 
 
 def check_range(name: str, value, lo=None, hi=None, lo_open=False, hi_open=False):
-    "Raise `ValueError` naming `name` unless `value` is finite and `lo <(=) value <(=) hi`; returns `value`."
+    """Raise `ValueError` naming `name` unless `value` is a finite number in range; returns `value`.
+
+    The range runs from `lo` to `hi` (`None`: no bound on that side); an end is included unless
+    `lo_open` / `hi_open` is set. Booleans are not numbers here. `value` comes back unchanged.
+    """
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
-        v = float(value)
+        number = float(value)
     except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
     bad = (
-        not math.isfinite(v)
-        or (lo is not None and (v <= lo if lo_open else v < lo))
-        or (hi is not None and (v >= hi if hi_open else v > hi))
+        not math.isfinite(number)
+        or (lo is not None and (number <= lo if lo_open else number < lo))
+        or (hi is not None and (number >= hi if hi_open else number > hi))
     )
     if bad:
-        what = 'in' if math.isfinite(v) else 'a finite number in'
+        what = 'in' if math.isfinite(number) else 'a finite number in'
         raise ValueError(
             f"{name} must be {what} {_range_text(lo, hi, lo_open, hi_open)}, got {value!r}"
         )
@@ -64,14 +68,18 @@ def check_range(name: str, value, lo=None, hi=None, lo_open=False, hi_open=False
 
 
 def check_int(name: str, value, lo=None, hi=None) -> int:
-    "Raise `ValueError` naming `name` unless `value` is an integer (or an integral float) in `[lo, hi]`; returns it as `int`."
+    """Raise `ValueError` naming `name` unless `value` is an integer in `[lo, hi]`; returns it.
+
+    The value comes back as an `int`: an integral float such as `3.0` counts as an integer and
+    comes back as `3`. `lo` / `hi` = `None` leave that side unbounded.
+    """
     check_range(name, value, lo, hi)
-    v = float(value)
-    if v != int(v):
+    number = float(value)
+    if number != int(number):
         raise ValueError(
             f"{name} must be an integer in {_range_text(lo, hi, False, False)}, got {value!r}"
         )
-    return int(v)
+    return int(number)
 
 
 def check_choice(name: str, value, choices):
@@ -111,19 +119,23 @@ def default_device() -> torch.device:
 
 
 def model_device(model) -> tuple:
-    "`(device, dtype)` of a model's first parameter or buffer; `(cpu, float32)` for parameter-free callables such as oracles."
-    for src in ('parameters', 'buffers'):
-        for p in getattr(model, src, lambda: [])():
-            if p.is_floating_point():
-                return p.device, p.dtype
+    """`(device, dtype)` of a model's first floating-point parameter or buffer.
+
+    A callable without parameters (such as an oracle) gives its `device` and `dtype` attributes
+    where it has them, else `(cpu, float32)`.
+    """
+    for source in ('parameters', 'buffers'):
+        for tensor in getattr(model, source, lambda: [])():
+            if tensor.is_floating_point():
+                return tensor.device, tensor.dtype
     return torch.device(getattr(model, 'device', 'cpu')), getattr(model, 'dtype', torch.float32)
 
 
 # %% ../nbs/00_core.ipynb #edab038b
-SMALL_MODEL_PARAMS = (
-    2_000_000  # at or above: leave torch's thread setting alone (compute-bound models)
-)
-PROBE_TTL = 60.0  # seconds a measured choice is reused for the same model size and batch shape
+# models with at least this many parameters are compute-bound: leave torch's thread setting alone
+SMALL_MODEL_PARAMS = 2_000_000
+# seconds a measured choice is reused for the same model size and batch shape
+PROBE_TTL = 60.0
 _PROBED = {}
 
 
@@ -136,15 +148,18 @@ def _cores() -> int:
 
 
 def _probe_threads(model: nn.Module, shape: tuple, many: int, reps: int = 5) -> dict:
-    "Median wall seconds of a forward + backward pass of a copy of `model` on a random batch of `shape`, with 1 and with `many` threads (alternated; at most `reps` each, fewer for slow models)."
+    """Median wall seconds of a forward + backward pass with 1 and with `many` threads.
+
+    The pass runs a copy of `model` on a random batch of `shape`. The two settings alternate, at
+    most `reps` times each (fewer for slow models). Returns `{threads: seconds}`.
+    """
     import copy
 
-    net, g = copy.deepcopy(model).train(), torch.Generator().manual_seed(0)
-    dev, dt = model_device(model)
-    x, c = (
-        torch.randn(shape, generator=g).to(dev, dt),
-        torch.rand(shape[0], generator=g).to(dev, dt),
-    )
+    net = copy.deepcopy(model).train()
+    generator = torch.Generator().manual_seed(0)
+    device, dtype = model_device(model)
+    x = torch.randn(shape, generator=generator).to(device, dtype)
+    c = torch.rand(shape[0], generator=generator).to(device, dtype)
 
     def step():
         for p in net.parameters():
@@ -152,46 +167,51 @@ def _probe_threads(model: nn.Module, shape: tuple, many: int, reps: int = 5) -> 
         net(x, c).float().square().mean().backward()
 
     times = {1: [], many: []}
-    with torch.random.fork_rng(
-        devices=[]
-    ):  # dropout in the copy must not move the caller's random stream
-        for k in times:
-            with num_threads(k):  # warm-up for each setting, which also sizes the probe
+    # dropout in the copy must not move the caller's random stream
+    with torch.random.fork_rng(devices=[]):
+        for threads in times:
+            # a warm-up for each setting, which also sizes the probe
+            with num_threads(threads):
                 t0 = time.perf_counter()
                 step()
                 first = time.perf_counter() - t0
-        reps = max(
-            2, min(reps, int(0.1 / max(first, 1e-6)))
-        )  # about 0.2 s at most, beyond the warm-up
+        # about 0.2 s at most, beyond the warm-up
+        reps = max(2, min(reps, int(0.1 / max(first, 1e-6))))
         for _ in range(reps):
-            for k in times:
-                with num_threads(k):
+            for threads in times:
+                with num_threads(threads):
                     t0 = time.perf_counter()
                     step()
-                    times[k].append(time.perf_counter() - t0)
-    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+                    times[threads].append(time.perf_counter() - t0)
+    return {threads: sorted(runs)[len(runs) // 2] for threads, runs in times.items()}
 
 
 def auto_threads(model=None, device=None, shape=None) -> int | None:
-    "Threads for `model` on CPU: `None` (leave as is) off the CPU and for models of `SMALL_MODEL_PARAMS` or more; for smaller ones 1, or, given the batch `shape`, the faster of 1 and all cores as measured by a short probe (cached `PROBE_TTL` s)."
+    """Torch threads for `model` on the CPU: 1, all cores, or `None` (leave the setting as it is).
+
+    `None` off the CPU and for models with `SMALL_MODEL_PARAMS` parameters or more. Smaller models
+    get 1 thread, or, given the batch `shape`, the faster of 1 and all cores as measured by a short
+    probe (all cores must be at least 10% faster). A choice is cached for `PROBE_TTL` seconds.
+    """
     dev = torch.device(device) if device is not None else model_device(model)[0]
     if dev.type != 'cpu':
         return None
-    n = sum(p.numel() for p in model.parameters()) if isinstance(model, nn.Module) else 0
-    if n >= SMALL_MODEL_PARAMS:
+    n_params = sum(p.numel() for p in model.parameters()) if isinstance(model, nn.Module) else 0
+    if n_params >= SMALL_MODEL_PARAMS:
         return None
     many = _cores()
     if shape is None or many < 2 or not isinstance(model, nn.Module):
         return 1
-    key = (type(model).__name__, n, tuple(shape), many)
+    key = (type(model).__name__, n_params, tuple(shape), many)
     hit = _PROBED.get(key)
     if hit is not None and time.monotonic() - hit[1] < PROBE_TTL:
         return hit[0]
     try:
-        ms = _probe_threads(model, tuple(shape), many)
+        seconds = _probe_threads(model, tuple(shape), many)
     except Exception:
-        return 1  # a model that the probe cannot call: the safe choice
-    choice = many if ms[many] < 0.9 * ms[1] else 1
+        # a model that the probe cannot call: the safe choice
+        return 1
+    choice = many if seconds[many] < 0.9 * seconds[1] else 1
     _PROBED[key] = (choice, time.monotonic())
     return choice
 
@@ -210,7 +230,10 @@ def num_threads(n: int | None):
 
 # %% ../nbs/00_core.ipynb #541e9da1
 def shipped_path(name: str) -> Path:
-    "Path of a file shipped with difflab (`data/` in a checkout, `difflab/shipped/` when installed)."
+    """Path of a file shipped with difflab.
+
+    Looked up in `difflab/shipped/` (an installed package), then in the checkout's `data/`.
+    """
     for base in (Path(__file__).parent / 'shipped', Path(__file__).parent.parent / 'data'):
         if (base / name).exists():
             return base / name
@@ -321,15 +344,18 @@ class DiffusionProcess:
 
     def args(self) -> dict:
         "The constructor arguments of this process, `{name: value}` for every declared `Param`."
-        return {k: getattr(self, k) for k in self.params if hasattr(self, k)}
+        return {name: getattr(self, name) for name in self.params if hasattr(self, name)}
 
     def __repr__(self):
-        shown = ', '.join(f'{k}={v!r}' for k, v in self.args().items())
+        shown = ', '.join(f'{name}={value!r}' for name, value in self.args().items())
         return f'{type(self).__name__}({shown})'
 
     # --- shapes: processes with auxiliary variables (MDM) override these ---
     def state_shape(self, data_shape) -> tuple:
-        "Shape of the diffusion state for data of shape `data_shape` (MDM adds auxiliary variables)."
+        """Shape of the diffusion state for data of shape `data_shape`.
+
+        The data shape itself, unless the process adds auxiliary variables (MDM does).
+        """
         return tuple(data_shape)
 
     def data(self, z: Tensor) -> Tensor:
@@ -389,8 +415,8 @@ def marginal_rate(self: DiffusionProcess, t, h: float = 1e-6) -> tuple:
     "`(da/dt, dsigma/dt)` at `t` by a central difference of `marginal` (float64)."
     t = torch.as_tensor(t, dtype=torch.float64)
     lo, hi = (t - h).clamp(0, 1), (t + h).clamp(0, 1)
-    (a_lo, s_lo), (a_hi, s_hi) = self.marginal(lo), self.marginal(hi)
-    return (a_hi - a_lo) / (hi - lo), (s_hi - s_lo) / (hi - lo)
+    (a_lo, sigma_lo), (a_hi, sigma_hi) = self.marginal(lo), self.marginal(hi)
+    return (a_hi - a_lo) / (hi - lo), (sigma_hi - sigma_lo) / (hi - lo)
 
 
 @patch
@@ -401,8 +427,8 @@ def target(self: DiffusionProcess, x0: Tensor, noise: Tensor, t) -> Tensor:
     if self.prediction == 'x0':
         return x0
     if self.prediction == 'v':
-        da, ds = self.marginal_rate(t)
-        return bcast(da, x0) * x0 + bcast(ds, x0) * noise
+        da, dsigma = self.marginal_rate(t)
+        return bcast(da, x0) * x0 + bcast(dsigma, x0) * noise
     return -noise / bcast(self.marginal(t)[1], x0)
 
 
@@ -412,8 +438,8 @@ def q_sample(self: DiffusionProcess, x0: Tensor, t, noise=None) -> tuple:
     t = torch.as_tensor(t, device=x0.device)
     if noise is None:
         noise = self.noise(x0.shape, x0.device, x0.dtype)
-    a, s = self.marginal(t)
-    return bcast(a, x0) * x0 + bcast(s, x0) * noise, self.target(x0, noise, t)
+    a, sigma = self.marginal(t)
+    return bcast(a, x0) * x0 + bcast(sigma, x0) * noise, self.target(x0, noise, t)
 
 
 # %% ../nbs/00_core.ipynb #944634de
@@ -438,7 +464,8 @@ def loss_weight(self: DiffusionProcess, t) -> Tensor | float:
 def error(self: DiffusionProcess, pred: Tensor, target: Tensor, t) -> Tensor:
     "Batch mean of `w(t)` times each example's mean squared error."
     w = self.loss_weight(t)
-    if isinstance(w, (int, float)):  # a constant weight: one fused op, and one in backward
+    # a constant weight: one fused op, and one in backward
+    if isinstance(w, (int, float)):
         mse = F.mse_loss(pred, target)
         return mse if w == 1 else w * mse
     return (w * (pred - target).pow(2).flatten(1).mean(1)).mean()
@@ -446,7 +473,7 @@ def error(self: DiffusionProcess, pred: Tensor, target: Tensor, t) -> Tensor:
 
 @patch
 def wrap_model(self: DiffusionProcess, net: nn.Module) -> nn.Module:
-    """The module that training optimizes: `net` itself, unless the process learns parameters of its own.
+    """The module that training optimizes: `net`, unless the process learns parameters of its own.
 
     A process with learned parameters (MDM's learned Q and D) returns a module holding both, so that
     one optimizer trains them together; that module keeps the process as its `process` attribute.
@@ -492,7 +519,7 @@ def _check_shape(shape) -> tuple:
     if isinstance(shape, (str, bytes)) or not hasattr(shape, '__len__') or len(shape) < 2:
         raise ValueError(msg)
     try:
-        return tuple(check_int('shape', s, 1) for s in shape)
+        return tuple(check_int('shape', size, 1) for size in shape)
     except ValueError:
         raise ValueError(msg) from None
 
@@ -506,7 +533,8 @@ def _sampler_options(run, sampler: str, options: dict):
     for key in options:
         if key not in own:
             raise ValueError(
-                f"sampler {sampler!r} has no option {key!r}; its options: {', '.join(own) or 'none'}"
+                f"sampler {sampler!r} has no option {key!r}; "
+                f"its options: {', '.join(own) or 'none'}"
             )
 
 
@@ -570,7 +598,10 @@ def nll(self: DiffusionProcess, model, x0: Tensor) -> Tensor:
 
 # %% ../nbs/00_core.ipynb #3d692ea9
 def bcast(t, x: Tensor) -> Tensor:
-    "View `t` (a scalar or shape `(n,)`) as `(n, 1, ..., 1)` so it broadcasts against `x`, on `x`'s device and dtype."
+    """View `t` as `(n, 1, ..., 1)` so that it broadcasts against `x`, on `x`'s device and dtype.
+
+    `t` is a scalar (returned as a 0-d tensor) or has shape `(n,)` or `(1,)`, with `n = len(x)`.
+    """
     t = torch.as_tensor(t, device=x.device, dtype=x.dtype)
     if t.ndim == 0:
         return t
@@ -581,7 +612,12 @@ def bcast(t, x: Tensor) -> Tensor:
 
 # %% ../nbs/00_core.ipynb #098500c2
 def guided(model, y=None, guidance: float = 0.0):
-    "Wrap `model(x, c, y)` as `f(x, c)`, applying classifier-free guidance with weight `guidance` when labels `y` are given."
+    """Wrap `model(x, c, y)` as `f(x, c)`, with classifier-free guidance when labels `y` are given.
+
+    With weight w = `guidance` > 0: f = (1 + w) model(x, c, y) - w model(x, c, -1), where the label
+    -1 is the null class (one batched call of twice the size). With w = 0 the model sees `y` as is.
+    Without labels `guidance` must be 0.
+    """
     if y is None:
         if guidance:
             raise ValueError("guidance needs class labels y; pass y=... or guidance=0")
@@ -590,8 +626,9 @@ def guided(model, y=None, guidance: float = 0.0):
         return lambda x, c: model(x, c, y.to(x.device))
 
     def f(x, c):
-        yy = y.to(x.device)
-        out = model(torch.cat([x, x]), torch.cat([c, c]), torch.cat([yy, torch.full_like(yy, -1)]))
+        labels = y.to(x.device)
+        null = torch.full_like(labels, -1)
+        out = model(torch.cat([x, x]), torch.cat([c, c]), torch.cat([labels, null]))
         cond, uncond = out.chunk(2)
         return cond + guidance * (cond - uncond)
 
@@ -612,7 +649,9 @@ def _defines_process(source: str) -> bool:
         if isinstance(node, ast.ClassDef):
             for stmt in node.body:
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else []
-                named = any(isinstance(t, ast.Name) and t.id == 'name' for t in targets)
+                named = any(
+                    isinstance(target, ast.Name) and target.id == 'name' for target in targets
+                )
                 if named and isinstance(stmt.value, ast.Constant):
                     return isinstance(stmt.value.value, str)
     return False

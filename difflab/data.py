@@ -39,10 +39,9 @@ def _moons(n, rng, noise=0.05):
 
     check_range('noise', noise, 0)
     x, y = make_moons(n, noise=noise, random_state=int(rng.integers(2**31)))
-    m, s = _moons_stats(
-        0.05
-    )  # the same constants for every noise level: the law is scaled, not re-fit
-    return (x - m) / s, y
+    # the same constants for every noise level: the law is scaled, not re-fit
+    mean, std = _moons_stats(0.05)
+    return (x - mean) / std, y
 
 
 # %% ../nbs/01_data.ipynb #1ff371aa
@@ -115,9 +114,8 @@ def _gmm_sampler(name):
         z = rng.standard_normal((n, 2))
         return mu[k] + np.einsum('nij,nj->ni', np.linalg.cholesky(cov)[k], z), k
 
-    sample.__signature__ = inspect.signature(
-        _MIXTURES[name]
-    )  # its options are the mixture's options
+    # its options are the mixture's options
+    sample.__signature__ = inspect.signature(_MIXTURES[name])
     return sample
 
 
@@ -126,15 +124,15 @@ def _sas_grid(n, rng, alpha=1.7, scale=0.1):
     check_range('alpha', alpha, 0, 2, lo_open=True)
     check_range('scale', scale, 0, lo_open=True)
     k = rng.integers(0, 9, n)
-    g = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    eps = sample_stable(alpha, (n, 2), generator=g, isotropic=True, dtype=torch.float64).numpy()
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    eps = sample_stable(alpha, (n, 2), generator, isotropic=True, dtype=torch.float64).numpy()
     return _grid_means()[k] + scale * eps, k
 
 
 def _student_t(n, rng, df=2.0):
     check_range('df', df, 0, lo_open=True)
-    w = rng.chisquare(df, n)
-    return rng.standard_normal((n, 2)) * np.sqrt(df / w)[:, None], np.zeros(n, dtype=np.int64)
+    chi2 = rng.chisquare(df, n)
+    return rng.standard_normal((n, 2)) * np.sqrt(df / chi2)[:, None], np.zeros(n, dtype=np.int64)
 
 
 # %% ../nbs/01_data.ipynb #fa90d868
@@ -142,32 +140,36 @@ def _box(n, rng, wall=0.5, width=0.1):
     check_range('wall', wall, 0, 1)
     check_range('width', width, 0, 0.5, lo_open=True, hi_open=True)
     w = width
+    # the four sides of the frame as rectangles (corner x, corner y, width, height)
     rects = np.array(
         [[0, 0, 1, w], [0, 1 - w, 1, w], [0, w, w, 1 - 2 * w], [1 - w, w, w, 1 - 2 * w]]
-    )  # x0, y0, dx, dy
+    )
     area = rects[:, 2] * rects[:, 3]
-    r = rects[rng.choice(4, n, p=area / area.sum())]
-    frame = r[:, :2] + r[:, 2:] * rng.random((n, 2))
-    rad, ang = 0.25 * np.sqrt(rng.random(n)), 2 * math.pi * rng.random(n)
-    disk = 0.5 + rad[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
-    lab = (rng.random(n) >= wall).astype(np.int64)
-    return np.where(lab[:, None] == 0, frame, disk), lab
+    rect = rects[rng.choice(4, n, p=area / area.sum())]
+    frame = rect[:, :2] + rect[:, 2:] * rng.random((n, 2))
+    radius, angle = 0.25 * np.sqrt(rng.random(n)), 2 * math.pi * rng.random(n)
+    disk = 0.5 + radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
+    labels = (rng.random(n) >= wall).astype(np.int64)
+    return np.where(labels[:, None] == 0, frame, disk), labels
 
 
 # %% ../nbs/01_data.ipynb #1de4de62
 def standardize(x: Tensor, stats=None, eps: float = 1e-8):
-    "`((x - mean) / std, (mean, std))` with per-feature statistics over dim 0 (or the given `stats`)."
+    """Standardize `x` per feature; returns `((x - mean) / std, (mean, std))`.
+
+    The statistics are taken over dim 0 (`std` clamped below at `eps`), unless given as `stats`.
+    """
     if stats is None:
         if x.shape[0] < 2:
             raise ValueError(f"x needs at least 2 rows to standardize, got shape {tuple(x.shape)}")
         stats = (x.mean(0), x.std(0).clamp_min(eps))
-    mean, std = (torch.as_tensor(s, device=x.device, dtype=x.dtype) for s in stats)
+    mean, std = (torch.as_tensor(stat, device=x.device, dtype=x.dtype) for stat in stats)
     return (x - mean) / std, (mean, std)
 
 
 def unstandardize(x: Tensor, stats) -> Tensor:
     "Invert `standardize`: `x * std + mean`."
-    mean, std = (torch.as_tensor(s, device=x.device, dtype=x.dtype) for s in stats)
+    mean, std = (torch.as_tensor(stat, device=x.device, dtype=x.dtype) for stat in stats)
     return x * std + mean
 
 
@@ -189,15 +191,19 @@ toy2d_names = tuple(_TOY2D)
 
 def _options(fn, name, kw):
     allowed = [p for p in inspect.signature(fn).parameters if p not in ('n', 'rng')]
-    for k in kw:
-        if k not in allowed:
+    for key in kw:
+        if key not in allowed:
             raise ValueError(
-                f"toy2d {name!r} has options {allowed or 'none'}; got unknown option {k!r}"
+                f"toy2d {name!r} has options {allowed or 'none'}; got unknown option {key!r}"
             )
 
 
 def toy2d(name: str, n: int, seed: int = 0, return_labels: bool = False, **options):
-    "`n` points of the 2D toy set `name` as an `(n, 2)` float32 tensor (and int64 component labels if `return_labels`)."
+    """`n` points of the 2D toy set `name` as an `(n, 2)` float32 tensor.
+
+    `options` are the set's own keyword arguments (such as `noise` for 'moons'). With
+    `return_labels`, also the int64 component labels `(n,)`. The same `seed` gives the same points.
+    """
     check_choice('name', name, toy2d_names)
     n = check_int('n', n, 1)
     fn = _TOY2D[name]
@@ -208,10 +214,15 @@ def toy2d(name: str, n: int, seed: int = 0, return_labels: bool = False, **optio
 
 
 def toy2d_mixture(name: str, **options):
-    "Exact `(weights (K,), means (K, 2), covs (K, 2, 2))` float64 tensors of a Gaussian-mixture toy set."
+    """The exact law of a Gaussian-mixture toy set, as float64 tensors.
+
+    Returns `(weights (K,), means (K, 2), covs (K, 2, 2))` for `name` in '8gaussians', 'scg' and
+    'gmm_grid', with that set's `options`.
+    """
     check_choice('name', name, tuple(_MIXTURES))
     _options(_MIXTURES[name], name, options)
-    return tuple(torch.as_tensor(a, dtype=torch.float64) for a in _MIXTURES[name](**options))
+    parts = _MIXTURES[name](**options)
+    return tuple(torch.as_tensor(part, dtype=torch.float64) for part in parts)
 
 
 # %% ../nbs/01_data.ipynb #1c2eeca8
@@ -232,22 +243,30 @@ def _uint8_to_pm1(a) -> Tensor:
 
 # %% ../nbs/01_data.ipynb #e0762362
 def digits(size: int = 8):
-    "scikit-learn's 1797 8x8 digits as images `(N, 1, size, size)` float32 in [-1, 1] and int64 labels 0..9."
+    """scikit-learn's 1797 8x8 digits: images `(N, 1, size, size)` and int64 labels 0..9.
+
+    A pixel value k in 0..16 becomes x = k/8 - 1 in [-1, 1] (float32); a `size` other than 8 (up to
+    64) resizes the images bilinearly.
+    """
     size = check_int('size', size, 8, 64)
     from sklearn.datasets import load_digits
 
-    d = load_digits()
-    x = torch.as_tensor(d.images, dtype=torch.float32)[:, None] / 8 - 1
+    bunch = load_digits()
+    x = torch.as_tensor(bunch.images, dtype=torch.float32)[:, None] / 8 - 1
     if size != 8:
         x = torch.nn.functional.interpolate(
             x, size=(size, size), mode='bilinear', align_corners=False
         ).clamp(-1, 1)
-    return x, torch.as_tensor(d.target, dtype=torch.int64)
+    return x, torch.as_tensor(bunch.target, dtype=torch.int64)
 
 
 # %% ../nbs/01_data.ipynb #aee266e0
 def long_tailed_counts(n_max: int, imbalance: float, num_classes: int) -> list:
-    "Per-class counts `int(n_max * imbalance ** (-i / (num_classes - 1)))` of the exponential long-tailed profile."
+    """Per-class counts of the exponential long-tailed profile, largest first.
+
+    count_i = int(n_max * imbalance ** (-i / (num_classes - 1))) for i = 0..num_classes-1: class 0
+    keeps `n_max`, the last about `n_max / imbalance` (`imbalance` >= 1).
+    """
     check_range('imbalance', imbalance, 1)
     n_max, num_classes = check_int('n_max', n_max, 1), check_int('num_classes', num_classes, 1)
     if num_classes == 1:
@@ -258,21 +277,27 @@ def long_tailed_counts(n_max: int, imbalance: float, num_classes: int) -> list:
 def long_tailed(
     images: Tensor, labels: Tensor, imbalance: float, n_max: int | None = None, seed: int = 0
 ):
-    "Subset `(images, labels)` keeping the i-th class (in sorted label order) with `long_tailed_counts` examples."
+    """The subset of `(images, labels)` that follows the long-tailed profile.
+
+    The i-th class in sorted label order keeps `long_tailed_counts(n_max, imbalance, K)[i]` of its
+    examples, drawn at random with `seed` and kept in their original order. `n_max` defaults to
+    the size of the smallest class. Returns `(images, labels)`.
+    """
     labels = torch.as_tensor(labels)
     if labels.ndim != 1 or len(labels) != len(images):
         raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
-    classes, avail = labels.unique(return_counts=True)
-    n_max = int(avail.min()) if n_max is None else check_int('n_max', n_max, 1)
+    classes, available = labels.unique(return_counts=True)
+    n_max = int(available.min()) if n_max is None else check_int('n_max', n_max, 1)
     counts = long_tailed_counts(n_max, imbalance, len(classes))
-    g, keep = torch.Generator().manual_seed(seed), []
-    for c, a, k in zip(classes.tolist(), avail.tolist(), counts):
-        if k > a:
+    generator, keep = torch.Generator().manual_seed(seed), []
+    for label, have, want in zip(classes.tolist(), available.tolist(), counts):
+        if want > have:
             raise ValueError(
-                f"class {c} has {a} examples but the profile asks for {k}; lower n_max (now {n_max})"
+                f"class {label} has {have} examples but the profile asks for {want}; "
+                f"lower n_max (now {n_max})"
             )
-        idx = (labels == c).nonzero()[:, 0]
-        keep.append(idx[torch.randperm(a, generator=g)[:k]])
+        idx = (labels == label).nonzero()[:, 0]
+        keep.append(idx[torch.randperm(have, generator=generator)[:want]])
     keep = torch.cat(keep).sort().values
     return images[keep], labels[keep]
 
@@ -286,7 +311,10 @@ from pathlib import Path
 
 
 def data_root(root=None) -> Path:
-    "Folder holding real data sets: `root`, else `$DIFFLAB_DATA`, else the checkout's `data/`, else `./data`."
+    """Folder holding real data sets.
+
+    `root` when given, else `$DIFFLAB_DATA`, else the checkout's `data/`, else `./data`.
+    """
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get('DIFFLAB_DATA'):
@@ -298,12 +326,15 @@ def data_root(root=None) -> Path:
 
 
 def _find_files(root: Path, sub: str, names, gz=False):
-    "Paths of all `names` (each raw or, if `gz`, also `.gz`) in `root/sub` or `root`; `None` if any is missing."
+    """Paths of all `names` in `root/sub`, else all in `root`; `None` if neither has them all.
+
+    With `gz`, a file may also be found gzipped, as `name.gz`.
+    """
     for folder in (root / sub, root):
         found = []
-        for nm in names:
-            cands = [folder / nm] + ([folder / (nm + '.gz')] if gz else [])
-            hit = next((p for p in cands if p.is_file()), None)
+        for name in names:
+            candidates = [folder / name] + ([folder / (name + '.gz')] if gz else [])
+            hit = next((p for p in candidates if p.is_file()), None)
             if hit is None:
                 break
             found.append(hit)
@@ -335,18 +366,18 @@ def read_idx(path) -> np.ndarray:
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise ValueError(f"{path} is not an IDX file (magic number {raw[:4].hex()})")
-    nd = raw[3]
-    if len(raw) < 4 + 4 * nd:
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
         raise ValueError(f"{path}: IDX header truncated")
-    dims = struct.unpack(f'>{nd}I', raw[4 : 4 + 4 * nd])
-    dt = np.dtype(_IDX_TYPES[raw[2]])
-    body = raw[4 + 4 * nd :]
-    if len(body) != math.prod(dims) * dt.itemsize:
+    dims = struct.unpack(f'>{ndim}I', raw[4 : 4 + 4 * ndim])
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    body = raw[4 + 4 * ndim :]
+    if len(body) != math.prod(dims) * dtype.itemsize:
         raise ValueError(
-            f"{path}: header says shape {dims} ({math.prod(dims) * dt.itemsize} bytes) but "
+            f"{path}: header says shape {dims} ({math.prod(dims) * dtype.itemsize} bytes) but "
             f"{len(body)} bytes follow; the file is truncated or corrupt"
         )
-    return np.frombuffer(body, dt).reshape(dims).astype(dt.newbyteorder('='))
+    return np.frombuffer(body, dtype).reshape(dims).astype(dtype.newbyteorder('='))
 
 
 _IDX_SETS = {
@@ -365,14 +396,14 @@ def _idx_dataset(key, root, train, download):
     names = [f'{split}-images-idx3-ubyte', f'{split}-labels-idx1-ubyte']
     files = _find_files(root, key, names, gz=True)
     if files is None and download:
-        for nm in names:
-            _download(url + nm + '.gz', root / key / (nm + '.gz'))
+        for name in names:
+            _download(url + name + '.gz', root / key / (name + '.gz'))
         files = _find_files(root, key, names, gz=True)
     if files is None:
         raise FileNotFoundError(
-            f"{title} files not found: expected {names[0]}.gz and {names[1]}.gz (gzipped or not) in {root / key} "
-            f"(or directly in {root}). Run {key}(download=True) on a machine with internet, or download them from "
-            f"{url} into that folder; see data/README.md."
+            f"{title} files not found: expected {names[0]}.gz and {names[1]}.gz (gzipped or not) "
+            f"in {root / key} (or directly in {root}). Run {key}(download=True) on a machine with "
+            f"internet, or download them from {url} into that folder; see data/README.md."
         )
     x, y = read_idx(files[0]), read_idx(files[1])
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
@@ -383,12 +414,20 @@ def _idx_dataset(key, root, train, download):
 
 
 def mnist(root=None, train: bool = True, download: bool = False):
-    "MNIST images `(N, 1, 28, 28)` in [-1, 1] and int64 labels from IDX files in `data_root(root)/mnist` (or `root`)."
+    """MNIST: images `(N, 1, 28, 28)` in [-1, 1] and int64 labels, read from IDX files.
+
+    The files lie in `data_root(root)/mnist` or directly in `root`, raw or gzipped; `train` picks
+    the training or the test split; `download=True` fetches missing files.
+    """
     return _idx_dataset('mnist', root, train, download)
 
 
 def fashion_mnist(root=None, train: bool = True, download: bool = False):
-    "Fashion-MNIST images `(N, 1, 28, 28)` in [-1, 1] and int64 labels from IDX files in `data_root(root)/fashion_mnist`."
+    """Fashion-MNIST: images `(N, 1, 28, 28)` in [-1, 1] and int64 labels, read from IDX files.
+
+    The files lie in `data_root(root)/fashion_mnist` or directly in `root`, raw or gzipped; `train`
+    picks the training or the test split; `download=True` fetches missing files.
+    """
     return _idx_dataset('fashion_mnist', root, train, download)
 
 
@@ -433,19 +472,24 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def _cifar_batch(path: Path):
     with open(path, 'rb') as f:
-        d = _ArrayUnpickler(f, encoding='bytes').load()
-    if not isinstance(d, dict) or b'data' not in d or b'labels' not in d:
+        batch = _ArrayUnpickler(f, encoding='bytes').load()
+    if not isinstance(batch, dict) or b'data' not in batch or b'labels' not in batch:
         raise ValueError(f"{path} is not a CIFAR-10 batch (a dict with b'data' and b'labels')")
-    x = np.asarray(d[b'data'], dtype=np.uint8)
-    if x.ndim != 2 or x.shape[1] != 3072 or len(x) != len(d[b'labels']):
+    x = np.asarray(batch[b'data'], dtype=np.uint8)
+    if x.ndim != 2 or x.shape[1] != 3072 or len(x) != len(batch[b'labels']):
         raise ValueError(
-            f"{path}: expected data of shape (N, 3072) and N labels, got {x.shape} and {len(d[b'labels'])}"
+            f"{path}: expected data of shape (N, 3072) and N labels, "
+            f"got {x.shape} and {len(batch[b'labels'])}"
         )
-    return x.reshape(-1, 3, 32, 32), np.asarray(d[b'labels'], dtype=np.int64)
+    return x.reshape(-1, 3, 32, 32), np.asarray(batch[b'labels'], dtype=np.int64)
 
 
 def cifar10(root=None, train: bool = True, download: bool = False):
-    "CIFAR-10 images `(N, 3, 32, 32)` in [-1, 1] and int64 labels from `data_root(root)/cifar-10-batches-py` (or `root`)."
+    """CIFAR-10: images `(N, 3, 32, 32)` in [-1, 1] and int64 labels.
+
+    Read from the Python batches in `data_root(root)/cifar-10-batches-py` or directly in `root`;
+    `train` picks the five training batches or the test batch; `download=True` fetches the archive.
+    """
     root, sub = data_root(root), 'cifar-10-batches-py'
     names = [f'data_batch_{i}' for i in range(1, 6)] if train else ['test_batch']
     files = _find_files(root, sub, names)
@@ -455,24 +499,28 @@ def cifar10(root=None, train: bool = True, download: bool = False):
         tgz = root / 'cifar-10-python.tar.gz'
         if not tgz.exists():
             _download(_CIFAR10_URL, tgz)
-        with tarfile.open(tgz) as tf:
+        with tarfile.open(tgz) as archive:
             if hasattr(tarfile, 'data_filter'):
-                tf.extractall(root, filter='data')
+                archive.extractall(root, filter='data')
             else:
-                tf.extractall(root)
+                archive.extractall(root)
         files = _find_files(root, sub, names)
     if files is None:
         raise FileNotFoundError(
-            f"CIFAR-10 files not found: expected {', '.join(names)} in {root / sub} (or directly in {root}). "
-            f"Run cifar10(download=True) on a machine with internet, or download {_CIFAR10_URL} and unpack it in "
-            f"{root}; see data/README.md."
+            f"CIFAR-10 files not found: expected {', '.join(names)} in {root / sub} "
+            f"(or directly in {root}). Run cifar10(download=True) on a machine with internet, "
+            f"or download {_CIFAR10_URL} and unpack it in {root}; see data/README.md."
         )
     xs, ys = zip(*map(_cifar_batch, files))
     return _uint8_to_pm1(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 
 def cifar10_lt(imbalance: float = 100, root=None, download: bool = False, seed: int = 0):
-    "CIFAR10-LT: the CIFAR-10 training set cut to the exponential long-tailed profile (class 0 keeps 5000)."
+    """CIFAR10-LT: the CIFAR-10 training set cut to the exponential long-tailed profile.
+
+    Class 0 keeps all its 5000 images and class i about 5000 * imbalance ** (-i / 9)
+    (`long_tailed` with `seed`).
+    """
     x, y = cifar10(root, train=True, download=download)
     return long_tailed(x, y, imbalance, seed=seed)
 
@@ -491,12 +539,14 @@ def image_folder(path, size=None, mode: str | None = None):
         raise FileNotFoundError(
             f"image folder {path} not found; lay images out as {path}/<class name>/<image>.png"
         )
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith('.'))
+    classes = sorted(
+        entry.name for entry in path.iterdir() if entry.is_dir() and not entry.name.startswith('.')
+    )
     files = [
-        (f, i)
-        for i, c in enumerate(classes)
-        for f in sorted((path / c).iterdir())
-        if f.suffix.lower() in IMAGE_EXTS
+        (file, label)
+        for label, name in enumerate(classes)
+        for file in sorted((path / name).iterdir())
+        if file.suffix.lower() in IMAGE_EXTS
     ]
     if not files:
         raise FileNotFoundError(
@@ -508,8 +558,8 @@ def image_folder(path, size=None, mode: str | None = None):
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"size must be an int or (H, W) with positive entries, got {size}")
     arrays = []
-    for f, _ in files:
-        with Image.open(f) as im:
+    for file, _ in files:
+        with Image.open(file) as im:
             if mode is None:
                 mode = 'L' if im.mode in ('1', 'L', 'LA', 'I', 'I;16', 'F') else 'RGB'
             im = im.convert(mode)
@@ -521,4 +571,4 @@ def image_folder(path, size=None, mode: str | None = None):
         raise ValueError(f"images in {path} have different sizes {shapes[:4]}; pass size=")
     x = _uint8_to_pm1(np.stack(arrays))
     x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor([i for _, i in files], dtype=torch.int64), classes
+    return x, torch.tensor([label for _, label in files], dtype=torch.int64), classes

@@ -57,7 +57,7 @@ def process_class(method: str):
 def __getattr__(name):
     if name == 'PROCESSES':  # the hand-kept list of old, now the registry
         deprecated('difflab.experiment.PROCESSES', 'difflab.core.processes()')
-        return {k: (c.__module__, c.__name__) for k, c in processes().items()}
+        return {key: (cls.__module__, cls.__name__) for key, cls in processes().items()}
     raise AttributeError(f"module 'difflab.experiment' has no attribute {name!r}")
 
 
@@ -155,17 +155,16 @@ class Config:
             process_class(self.method)
             check_choice('model', self.model, ('auto', 'mlp', 'unet'))
             check_choice('logger', self.logger, ('jsonl', 'tensorboard'))
-            for k in ('steps', 'batch_size', 'n_data', 'n_samples', 'check_every', 'log_every'):
-                check_range(k, getattr(self, k), 1)
-            for k in ('epochs', 'warmup', 'weight_decay', 'guidance', 'reverse_steps'):
-                check_range(k, getattr(self, k), 0)
+            for key in ('steps', 'batch_size', 'n_data', 'n_samples', 'check_every', 'log_every'):
+                check_range(key, getattr(self, key), 1)
+            for key in ('epochs', 'warmup', 'weight_decay', 'guidance', 'reverse_steps'):
+                check_range(key, getattr(self, key), 0)
             check_range('lr', self.lr, 0, lo_open=True)
             check_range('ema', self.ema, 0, 1, hi_open=True)
             check_range('label_dropout', self.label_dropout, 0, 1)
             check_range('clip', self.clip, 0, lo_open=True)
-            samplers = process_class(
-                self.method
-            ).samplers  # a class attribute: known before anything is built
+            # a class attribute: known before anything is built
+            samplers = process_class(self.method).samplers
             if self.sampler and self.sampler not in samplers:
                 raise ValueError(
                     f"sampler must be '' (the default, {samplers[0]!r}) or one of "
@@ -217,27 +216,31 @@ def config_from_dict(d: dict, base: Config | None = None) -> Config:
 
 # %% ../nbs/30_experiment.ipynb #e2dc17a0
 def config_dirs() -> list:
-    "Folders searched for named configs: `configs/` of a checkout, then the copy shipped in the package."
+    """Folders searched for named configs, in order.
+
+    `configs/` in the working directory, then that of a checkout, then the copy shipped in the
+    package (those that exist).
+    """
     import difflab
 
     here = Path(difflab.__file__).resolve().parent
-    return [
-        d for d in (Path.cwd() / 'configs', here.parent / 'configs', here / 'configs') if d.is_dir()
-    ]
+    candidates = (Path.cwd() / 'configs', here.parent / 'configs', here / 'configs')
+    return [folder for folder in candidates if folder.is_dir()]
 
 
 def find_config(name) -> Path:
     "Path of a config given as a file path or as a name in `configs/`."
-    p = Path(name)
-    if p.suffix in ('.yaml', '.yml') and p.exists():
-        return p
-    for d in config_dirs():
-        for q in (d / f'{name}.yaml', d / f'{name}.yml'):
-            if q.exists():
-                return q
-    names = sorted({q.stem for d in config_dirs() for q in d.glob('*.y*ml')})
+    path = Path(name)
+    if path.suffix in ('.yaml', '.yml') and path.exists():
+        return path
+    for folder in config_dirs():
+        for candidate in (folder / f'{name}.yaml', folder / f'{name}.yml'):
+            if candidate.exists():
+                return candidate
+    names = sorted({file.stem for folder in config_dirs() for file in folder.glob('*.y*ml')})
     raise ConfigError(
-        f"config {name!r} not found: give a .yaml path or one of: {', '.join(names) or '(no configs/ folder)'}"
+        f"config {name!r} not found: give a .yaml path or one of: "
+        f"{', '.join(names) or '(no configs/ folder)'}"
     )
 
 
@@ -247,46 +250,52 @@ def parse_override(s: str) -> tuple:
 
     if '=' not in s:
         raise ConfigError(f"override {s!r} must look like key=value")
-    k, v = s.split('=', 1)
+    key, text = s.split('=', 1)
     try:
-        val = yaml.safe_load(v) if v else ''
+        value = yaml.safe_load(text) if text else ''
     except yaml.YAMLError:
-        val = v
-    return k.strip().split('.'), val
+        value = text
+    return key.strip().split('.'), value
 
 
 def apply_overrides(d: dict, overrides) -> dict:
     "Apply `key=value` / `dict_key.sub=value` overrides to a config mapping."
-    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
-    for s in overrides or []:
-        keys, val = parse_override(s)
+    d = {key: (dict(value) if isinstance(value, dict) else value) for key, value in d.items()}
+    for override in overrides or []:
+        keys, value = parse_override(override)
         if len(keys) == 1:
-            d[keys[0]] = val
+            d[keys[0]] = value
         elif len(keys) == 2 and keys[0] in ('data_args', 'process_args', 'model_args'):
-            d.setdefault(keys[0], {})[keys[1]] = val
+            d.setdefault(keys[0], {})[keys[1]] = value
         else:
             raise ConfigError(
-                f"override {s!r}: only data_args.X, process_args.X and model_args.X may be dotted"
+                f"override {override!r}: only data_args.X, process_args.X and model_args.X "
+                "may be dotted"
             )
     return d
 
 
 def load_config(name=None, overrides=()) -> Config:
-    "Load a named or path config (or the defaults when `name` is None) and apply `key=value` overrides."
+    """Load a config by name or path (the defaults when `name` is None) and apply the overrides.
+
+    `overrides` are `key=value` strings (`process_args.alpha=1.5` sets one argument). A `method`
+    given there over a config written for another process resets `sampler` to the new process's
+    default (unless also given) and refuses the config's `process_args` that it does not take.
+    """
     import yaml
 
-    d = {}
+    written = {}
     if name:
         path = find_config(name)
         try:
-            d = yaml.safe_load(path.read_text()) or {}
+            written = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(d, dict):
+        if not isinstance(written, dict):
             raise ConfigError(f"{path}: a config must be a mapping of keys to values")
-    given, merged = apply_overrides({}, overrides), apply_overrides(d, overrides)
+    given, merged = apply_overrides({}, overrides), apply_overrides(written, overrides)
     method, args = merged.get('method', Config.method), merged.get('process_args', {})
-    written_for = d.get('method', Config.method)
+    written_for = written.get('method', Config.method)
     # a `method` given on the command line over a config written for another process
     switched = 'method' in given and method != written_for and _is_process(method)
     if switched and 'sampler' not in given:
@@ -334,23 +343,24 @@ def build_data(cfg: Config):
     "`(x, labels)` for the config's dataset (labels may be None)."
     from difflab import data as D
 
-    a = dict(cfg.data_args)
+    args = dict(cfg.data_args)
     try:
         if cfg.dataset in D.toy2d_names:
             if not cfg.conditional:
-                return D.toy2d(cfg.dataset, cfg.n_data, seed=cfg.seed, **a), None
-            return D.toy2d(cfg.dataset, cfg.n_data, seed=cfg.seed, return_labels=True, **a)
+                return D.toy2d(cfg.dataset, cfg.n_data, seed=cfg.seed, **args), None
+            return D.toy2d(cfg.dataset, cfg.n_data, seed=cfg.seed, return_labels=True, **args)
         if cfg.dataset in ('digits', 'digits16', 'digits_lt'):
-            x, y = D.digits(size=16 if cfg.dataset == 'digits16' else a.pop('size', 8))
+            x, y = D.digits(size=16 if cfg.dataset == 'digits16' else args.pop('size', 8))
             if cfg.dataset == 'digits_lt':
-                x, y = D.long_tailed(x, y, a.pop('imbalance', 10))
+                x, y = D.long_tailed(x, y, args.pop('imbalance', 10))
             return x, y
         if cfg.dataset in ('mnist', 'fashion_mnist', 'cifar10', 'cifar10_lt'):
-            return getattr(D, cfg.dataset)(**a)
+            return getattr(D, cfg.dataset)(**args)
     except TypeError as e:
         raise ConfigError(f"data_args: {e}") from None
     raise ConfigError(
-        f"dataset must be one of {', '.join(list(D.toy2d_names) + list(IMAGE_SETS))}; got {cfg.dataset!r}"
+        f"dataset must be one of {', '.join(list(D.toy2d_names) + list(IMAGE_SETS))}; "
+        f"got {cfg.dataset!r}"
     )
 
 
@@ -411,7 +421,11 @@ def resolve_device(spec: str = 'auto') -> torch.device:
 
 
 def init_distributed(device='auto') -> tuple:
-    "Join the process group `torchrun` describes (NCCL on CUDA, gloo on CPU); returns `(rank, world_size, device, joined)`."
+    """Join the process group that `torchrun` describes (NCCL on CUDA, gloo on CPU).
+
+    Returns `(rank, world_size, device, joined)`, where `joined` says whether this call started
+    the group (the caller then ends it); without torchrun, `(0, 1, device, False)`.
+    """
     dev = resolve_device(device)
     running = dist.is_available() and dist.is_initialized()
     if not running and int(os.environ.get('WORLD_SIZE', '1')) <= 1:
@@ -445,28 +459,38 @@ def train(
     progress: bool = True,
     debug: bool = False,
 ):
-    "Train the config's model into its run directory (on every rank under torchrun); returns `(ema_model, history, process, run_dir)`."
+    """Train the config's model into its run directory (on every rank under torchrun).
+
+    Returns `(ema_model, history, process, run_dir)`. A run directory that is not empty needs
+    `resume` (continue it) or `overwrite` (replace it); `debug` trains at most 50 steps on a
+    twentieth of the data (at least 256 examples). A first SIGTERM stops training like Ctrl-C.
+    """
     import signal
     from difflab.train import fit, JSONLLogger, TensorBoardLogger, tensorboard_available
 
     out = run_dir(cfg)
     if cfg.logger == 'tensorboard' and not tensorboard_available():
         raise ConfigError(
-            "logger 'tensorboard' needs the tensorboard package (pip install tensorboard); or use logger=jsonl"
+            "logger 'tensorboard' needs the tensorboard package (pip install tensorboard); "
+            "or use logger=jsonl"
         )
     rank, world, dev, joined = init_distributed(cfg.device)
     try:
         err = None
         if rank == 0 and out.exists() and any(out.iterdir()) and not (resume or overwrite):
-            err = f"run {str(out)!r} already exists: pass --resume to continue it or --overwrite to replace it"
+            err = (
+                f"run {str(out)!r} already exists: "
+                "pass --resume to continue it or --overwrite to replace it"
+            )
         _agree(err, world)
         seed_everything(cfg.seed)
         x, y = build_data(cfg)
         if debug:
-            x, y = x[: max(256, len(x) // 20)], (None if y is None else y[: max(256, len(x) // 20)])
+            keep = max(256, len(x) // 20)
+            x, y = x[:keep], (None if y is None else y[:keep])
         proc = build_process(cfg)
-        ncls = int(y.max()) + 1 if (y is not None and cfg.conditional) else None
-        model = build_model(cfg, x.shape[1:], ncls, proc).to(dev)
+        num_classes = int(y.max()) + 1 if (y is not None and cfg.conditional) else None
+        model = build_model(cfg, x.shape[1:], num_classes, proc).to(dev)
         steps = cfg.steps if not cfg.epochs else max(1, int(cfg.epochs * len(x) / cfg.batch_size))
         if debug:
             steps = min(steps, 50)
@@ -481,10 +505,12 @@ def train(
         )
         old, fired = signal.getsignal(signal.SIGTERM), []
 
-        def _term(sig, frame):  # the first SIGTERM is a Ctrl-C; repeats (a scheduler and torchrun
+        # the first SIGTERM is a Ctrl-C; repeats (a scheduler and torchrun both sending one)
+        # change nothing
+        def _term(sig, frame):
             if not fired:
                 fired.append(sig)
-                os.kill(os.getpid(), signal.SIGINT)  # both sending one) change nothing
+                os.kill(os.getpid(), signal.SIGINT)
 
         try:
             signal.signal(signal.SIGTERM, _term)
@@ -526,30 +552,30 @@ def train(
 
 def find_run(name_or_dir, root='runs') -> Path:
     "The directory of a trained run, given as a path or as a name under `root`."
-    d = Path(name_or_dir)
-    if not (d / 'config.yaml').exists():
-        d = Path(root) / str(name_or_dir)
-    if not (d / 'config.yaml').exists():
-        raise ConfigError(f"no run at {str(d)!r} (expected {d / 'config.yaml'})")
-    return d
+    run = Path(name_or_dir)
+    if not (run / 'config.yaml').exists():
+        run = Path(root) / str(name_or_dir)
+    if not (run / 'config.yaml').exists():
+        raise ConfigError(f"no run at {str(run)!r} (expected {run / 'config.yaml'})")
+    return run
 
 
 def load_run(name_or_dir, root='runs', device=None):
     "`(cfg, process, ema_model, data, labels)` of a trained run; the model on `device` (CPU)."
     from difflab.train import load_checkpoint
 
-    d = find_run(name_or_dir, root)
-    cfg = load_config(str(d / 'config.yaml'))
+    run = find_run(name_or_dir, root)
+    cfg = load_config(str(run / 'config.yaml'))
     dev = resolve_device(device) if device else torch.device('cpu')
     x, y = build_data(cfg)
     proc = build_process(cfg)
-    ncls = int(y.max()) + 1 if (y is not None and cfg.conditional) else None
-    model = build_model(cfg, x.shape[1:], ncls, proc)
-    ck = d / 'checkpoints' / 'latest.pt'
-    if not ck.exists():
-        raise ConfigError(f"run {str(d)!r} has no checkpoint yet ({ck})")
-    ema = build_model(cfg, x.shape[1:], ncls, build_process(cfg))
-    load_checkpoint(ck, model, ema)
+    num_classes = int(y.max()) + 1 if (y is not None and cfg.conditional) else None
+    model = build_model(cfg, x.shape[1:], num_classes, proc)
+    ckpt = run / 'checkpoints' / 'latest.pt'
+    if not ckpt.exists():
+        raise ConfigError(f"run {str(run)!r} has no checkpoint yet ({ckpt})")
+    ema = build_model(cfg, x.shape[1:], num_classes, build_process(cfg))
+    load_checkpoint(ckpt, model, ema)
     proc = getattr(ema, 'process', proc)  # learned parameters travel in the wrapped model
     return cfg, proc, ema.to(dev).eval(), x, y
 
@@ -559,11 +585,10 @@ def sample_options(cfg: Config, overrides=()) -> dict:
     "The sampling options of trained run `cfg`, with `key=value` overrides of `SAMPLE_KEYS` (only)."
     given = apply_overrides({}, overrides) if not isinstance(overrides, dict) else dict(overrides)
     keys = []  # as the user wrote them: process_args.alpha, not process_args
-    for k, v in given.items():
-        keys += (
-            [f'{k}.{a}' for a in v] if k.endswith('_args') and isinstance(v, dict) and v else [k]
-        )
-    bad = [k for k in keys if k not in SAMPLE_KEYS]
+    for key, value in given.items():
+        dotted = key.endswith('_args') and isinstance(value, dict) and value
+        keys += [f'{key}.{arg}' for arg in value] if dotted else [key]
+    bad = [key for key in keys if key not in SAMPLE_KEYS]
     if bad:
         raise ConfigError(
             f"{', '.join(bad)}: fixed when the network was trained; a trained run takes only "
@@ -587,7 +612,11 @@ def sample_options(cfg: Config, overrides=()) -> dict:
 
 # %% ../nbs/30_experiment.ipynb #84279559
 def demo(out='demo.png', seconds_note=True, progress=True, steps=None) -> dict:
-    "Train DDPM on moons with the fast 2D recipe, save a data-vs-samples PNG to `out`; returns the metrics."
+    """Train DDPM on moons with the fast 2D recipe and save a data-vs-samples PNG to `out`.
+
+    Returns the metrics: training and sampling seconds, training steps (`steps` overrides the
+    recipe's), sliced Wasserstein distance and MMD to fresh data, and the PNG's path.
+    """
     from difflab.ddpm import DDPM
     from difflab.data import toy2d
     from difflab.metrics import sliced_wasserstein, mmd

@@ -59,8 +59,12 @@ CARD_FIELDS = {
 
 # %% ../nbs/32_pretrained.ipynb #6b5c6c83
 def check_card(card, where='card') -> dict:
-    """`card` if it has every field of `CARD_FIELDS` and agrees with its own config; else
-    `ValueError` naming `where`."""
+    """`card` itself, once checked; else `ValueError` naming `where`.
+
+    A card must have every field of `CARD_FIELDS`, the schema `SCHEMA`, the required keys of
+    `sample` and `weights`, and agree with its own `config` on the process, its arguments, the
+    steps, the seed and the data set.
+    """
     if not isinstance(card, dict):
         raise ValueError(f"{where}: a card must be a JSON object, got {type(card).__name__}")
     missing = [key for key in CARD_FIELDS if key not in card]
@@ -145,8 +149,11 @@ def sha256_file(path) -> str:
 
 
 def read_weights(path, expected: dict) -> dict:
-    """The state stored in `path`, read only once its size and SHA-256 equal `expected` (a card's
-    `weights`), with `weights_only=True`; `CheckpointError` naming the file otherwise."""
+    """The state stored in `path`, read only once its size and SHA-256 equal `expected`.
+
+    `expected` is a card's `weights`; the file is read with `weights_only=True`. A missing,
+    changed or unreadable file raises `CheckpointError` naming it.
+    """
     path = Path(path)
     again = 'reinstall difflab, or retrain it with tools/train_pretrained.py'
     if not path.is_file():
@@ -204,13 +211,13 @@ def _put_state(module: nn.Module, state, path, what: str):
     own = module.state_dict()
     if state is None:
         raise CheckpointError(f"pretrained weights {path} hold no {what} state")
-    fits = set(own) == set(state) and all(own[k].shape == state[k].shape for k in own)
+    fits = set(own) == set(state) and all(own[key].shape == state[key].shape for key in own)
     if not fits:
         raise CheckpointError(
             f"pretrained weights {path} do not fit the {what} ({type(module).__name__}) "
             "that the card's config builds"
         )
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    module.load_state_dict({key: value.to(own[key].dtype) for key, value in state.items()})
 
 
 # %% ../nbs/32_pretrained.ipynb #0048a063
@@ -258,7 +265,8 @@ def sample(entry, n: int = 1000, y=None, seed=None, root=None, return_path=False
 
 
 # %% ../nbs/32_pretrained.ipynb #c1e74d32
-HEAVY_TAILED = ('sas_grid', 'student_t')  # 2D sets with heavy tails: their metrics add `msle_tail`
+# 2D sets with heavy tails: their metrics add `msle_tail`
+HEAVY_TAILED = ('sas_grid', 'student_t')
 TOLERANCE = dict(
     rel=0.1,
     abs=dict(
@@ -294,9 +302,9 @@ def _gaussian_fit(x, n: int):
 def _scores_2d(x, ref, heavy: bool) -> dict:
     from difflab.metrics import mmd, msle_tail, prf1, sliced_wasserstein
 
-    m = min(len(x), len(ref), 2000)
+    n_mmd = min(len(x), len(ref), 2000)
     pr = prf1(ref[: len(x)], x)
-    out = dict(swd=sliced_wasserstein(x, ref), mmd=mmd(x[:m], ref[:m]))
+    out = dict(swd=sliced_wasserstein(x, ref), mmd=mmd(x[:n_mmd], ref[:n_mmd]))
     out.update(precision=pr['precision'], recall=pr['recall'])
     if heavy:
         out['msle_tail'] = msle_tail(ref, x)
@@ -397,13 +405,16 @@ def evaluate(process, model, card: dict, untrained: bool = False) -> dict:
 
 
 def _allowed(metric: str, recorded: float, tolerance: dict) -> float:
-    slack = [v for k, v in tolerance['abs'].items() if k in metric]
+    slack = [value for key, value in tolerance['abs'].items() if key in metric]
     return max(tolerance['rel'] * abs(recorded), max(slack, default=0.01))
 
 
 def mismatches(recorded: dict, measured: dict, tolerance: dict | None = None) -> dict:
-    """`{metric: (recorded, measured, allowed)}` for each recorded metric that `measured` lacks or
-    misses by more than the tolerance: max(rel * |recorded|, the metric's absolute slack)."""
+    """`{metric: (recorded, measured, allowed)}` for each recorded metric that `measured` misses.
+
+    A metric is missed when `measured` lacks it or differs by more than the allowed tolerance,
+    max(rel * |recorded|, the metric's absolute slack) (0.01 for a metric without one).
+    """
     tolerance = tolerance or TOLERANCE
     out = {}
     for metric, value in recorded.items():
@@ -569,8 +580,11 @@ def write_entry(folder, card: dict, model: nn.Module, process=None, dtype: str =
 
 # %% ../nbs/32_pretrained.ipynb #57725c9a
 def retrain(entry, steps=None, root=None, progress=False) -> tuple:
-    """Train a card's config again (`difflab.experiment.train`): `(process, ema_model, history,
-    seconds)`. `entry` is an entry name, a card or an experiment `Config`."""
+    """Train a card's config again; returns `(process, ema_model, history, seconds)`.
+
+    `entry` is an entry name, a card or an experiment `Config`; `steps` overrides its training
+    steps. Trains with `difflab.experiment.train` into a temporary run directory.
+    """
     import dataclasses
 
     from difflab.experiment import train
@@ -582,7 +596,7 @@ def retrain(entry, steps=None, root=None, progress=False) -> tuple:
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=check_int('steps', steps, 1), epochs=0.0)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as d:
-        cfg = dataclasses.replace(cfg, root=d)
+    with tempfile.TemporaryDirectory() as folder:
+        cfg = dataclasses.replace(cfg, root=folder)
         ema, history, process, _ = train(cfg, progress=progress)
     return process, ema.eval(), history, time.perf_counter() - start

@@ -43,7 +43,13 @@ from difflab.core import (
 
 # %% ../nbs/06_train.ipynb #5de1e60a
 class EMA:
-    "Exponential moving average of a model's floating-point parameters and buffers, kept in a copy `self.model`."
+    """Exponential moving average of a model's floating-point parameters and buffers.
+
+    The average lives in a copy, `self.model`. Each `update` sets
+    avg <- beta avg + (1 - beta) current, with beta = `decay` in [0, 1), or, with `warmup`,
+    beta = min(decay, (1 + k) / (10 + k)) at the k-th update, so that early averages follow the
+    model closely.
+    """
 
     def __init__(self, model: nn.Module, decay: float = 0.999, warmup: bool = True):
         self.decay, self.warmup, self.n = (
@@ -82,7 +88,12 @@ def lr_at(
     decay: str = 'cosine',
     min_lr_frac: float = 0.05,
 ) -> float:
-    "Learning rate for optimiser step `step` (1-based): linear warm-up, then constant or cosine decay."
+    """Learning rate for optimiser step `step` (1-based): linear warm-up, then constant or cosine.
+
+    lr * step / warmup for the first `warmup` steps; then `lr` (decay='constant'), or
+    lr * (f + (1 - f) (1 + cos(pi u)) / 2) with f = `min_lr_frac` and u in [0, 1] the fraction of
+    the steps after the warm-up that are done.
+    """
     if warmup and step <= warmup:
         return lr * step / warmup
     if decay == 'constant' or steps <= warmup:
@@ -93,7 +104,13 @@ def lr_at(
 
 # %% ../nbs/06_train.ipynb #ce52eb53
 class AdamW:
-    "AdamW with decoupled weight decay over a list of tensors: one fused kernel where available, else `torch._foreach_*` ops."
+    """AdamW with decoupled weight decay over a list of tensors.
+
+    With gradient g at step k: m <- b1 m + (1 - b1) g, v <- b2 v + (1 - b2) g^2, and
+    p <- p (1 - lr weight_decay) - lr m_hat / (sqrt(v_hat) + eps), where m_hat = m / (1 - b1^k)
+    and v_hat = v / (1 - b2^k). One fused kernel where every tensor shares one CPU or CUDA device
+    and dtype (`fused=False` turns it off), else `torch._foreach_*` ops.
+    """
 
     def __init__(
         self,
@@ -113,16 +130,17 @@ class AdamW:
         )
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
+        # steps taken
         self.count = torch.zeros(
             (), dtype=torch.float32, device=self.params[0].device if self.params else None
-        )  # steps taken
+        )
         kinds = {(p.device.type, p.dtype) for p in self.params}
-        ok = (
+        fusable = (
             len(kinds) == 1
             and next(iter(kinds))[0] in ('cpu', 'cuda')
             and hasattr(torch, '_fused_adamw_')
         )
-        self.fused = ok if fused is None else (fused and ok)
+        self.fused = fusable if fused is None else (fused and fusable)
 
     def zero_grad(self):
         for p in self.params:
@@ -131,11 +149,11 @@ class AdamW:
     @torch.no_grad()
     def step(self):
         "One AdamW update of every parameter that has a gradient."
-        i = [k for k, p in enumerate(self.params) if p.grad is not None]
-        if not i:
+        active = [index for index, p in enumerate(self.params) if p.grad is not None]
+        if not active:
             return
-        p, g = [self.params[k] for k in i], [self.params[k].grad for k in i]
-        m, v = [self.m[k] for k in i], [self.v[k] for k in i]
+        p, g = [self.params[i] for i in active], [self.params[i].grad for i in active]
+        m, v = [self.m[i] for i in active], [self.v[i] for i in active]
         b1, b2 = self.betas
         self.count += 1
         if self.fused:
@@ -177,23 +195,23 @@ class AdamW:
             weight_decay=self.weight_decay,
         )
 
-    def load_state_dict(self, sd: dict):
+    def load_state_dict(self, state: dict):
         if (
-            len(sd['m']) != len(self.params)
-            or any(a.shape != b.shape for a, b in zip(sd['m'], self.m))
-            or 'count' not in sd
+            len(state['m']) != len(self.params)
+            or any(saved.shape != own.shape for saved, own in zip(state['m'], self.m))
+            or 'count' not in state
         ):
             raise ValueError("optimiser state does not match the parameters")
         with torch.no_grad():
-            for dst, src in ((self.m, sd['m']), (self.v, sd['v'])):
-                for a, b in zip(dst, src):
-                    a.copy_(b)
-            self.count.copy_(sd['count'])
+            for dst, src in ((self.m, state['m']), (self.v, state['v'])):
+                for own, saved in zip(dst, src):
+                    own.copy_(saved)
+            self.count.copy_(state['count'])
         self.lr, self.betas, self.eps, self.weight_decay = (
-            sd['lr'],
-            tuple(sd['betas']),
-            sd['eps'],
-            sd['weight_decay'],
+            state['lr'],
+            tuple(state['betas']),
+            state['eps'],
+            state['weight_decay'],
         )
 
 
@@ -203,7 +221,10 @@ class CheckpointError(RuntimeError):
 
 
 def _gone(pid: str) -> bool:
-    "Whether the process `pid` (a string of digits) has exited. POSIX only: elsewhere there is no harmless probe, so no."
+    """Whether the process `pid` (a string of digits) has exited.
+
+    POSIX only: elsewhere there is no harmless probe, so the answer is no.
+    """
     if os.name != 'posix' or not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:
@@ -216,18 +237,27 @@ def _gone(pid: str) -> bool:
 
 
 def _remove_stale_tmp(path: Path):
-    "Delete the `.{name}.{pid}.tmp` files next to `path` whose writer `pid` is gone; never fails the save."
-    pre = f'.{path.name}.'
+    """Delete the `.{name}.{pid}.tmp` files next to `path` whose writer `pid` has exited.
+
+    Never fails the save: file-system errors are ignored.
+    """
+    prefix = f'.{path.name}.'
     with contextlib.suppress(OSError):
-        for f in path.parent.iterdir():
-            if f.name.startswith(pre) and f.name.endswith('.tmp') and _gone(f.name[len(pre) : -4]):
-                f.unlink(missing_ok=True)
+        for file in path.parent.iterdir():
+            name = file.name
+            if name.startswith(prefix) and name.endswith('.tmp') and _gone(name[len(prefix) : -4]):
+                file.unlink(missing_ok=True)
 
 
 def save_checkpoint(
     path, model: nn.Module, ema: nn.Module | None = None, opt=None, step: int = 0, **extra
 ) -> Path:
-    "Atomically write a checkpoint (`model`, `ema`, `opt` state, `step`, RNG states, `extra`) to `path`."
+    """Write a checkpoint to `path` atomically; returns `path`.
+
+    It holds the state of `model`, of `ema` and of the optimiser `opt` (when given), `step`, the RNG
+    states and the `extra` keyword values. A temporary file is written, flushed to disk and renamed
+    over `path`, so that `path` always holds a complete checkpoint.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(
@@ -265,13 +295,13 @@ def _check_fits(sd: dict, module: nn.Module, what: str, path):
     bad = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
     if missing or extra or bad:
         msg = '; '.join(
-            s
-            for s in (
+            part
+            for part in (
                 missing and f'missing {missing[:4]}',
                 extra and f'unexpected {extra[:4]}',
                 bad and f'shape mismatch in {bad[:4]}',
             )
-            if s
+            if part
         )
         raise CheckpointError(
             f"checkpoint {path}: {what} does not fit {type(module).__name__} ({msg})"
@@ -279,21 +309,28 @@ def _check_fits(sd: dict, module: nn.Module, what: str, path):
 
 
 def _check_crc(path: Path):
-    "Verify the CRC-32 of every member of a zip-format checkpoint (torch's own reader skips it); `CheckpointError` naming the file."
-    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since torch 1.6
+    """Verify the CRC-32 of every member of a zip-format checkpoint (torch's own reader skips it).
+
+    Raises `CheckpointError` naming the file.
+    """
+    # torch.save has written zip archives since torch 1.6
+    if not zipfile.is_zipfile(path):
         raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupted and cannot be read (not a complete zip archive, as torch.save writes)"
+            f"checkpoint {path} is truncated or corrupted and cannot be read "
+            "(not a complete zip archive, as torch.save writes)"
         )
     try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
     except Exception as e:
         raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupted and cannot be read ({type(e).__name__}: {str(e)[:200]})"
+            f"checkpoint {path} is truncated or corrupted and cannot be read "
+            f"({type(e).__name__}: {str(e)[:200]})"
         ) from e
     if bad is not None:
         raise CheckpointError(
-            f"checkpoint {path} is corrupted: the checksum of its member {bad!r} does not match (the file changed after it was written)"
+            f"checkpoint {path} is corrupted: the checksum of its member {bad!r} does not match "
+            "(the file changed after it was written)"
         )
 
 
@@ -304,7 +341,12 @@ def load_checkpoint(
     opt=None,
     restore_rng: bool = False,
 ) -> dict:
-    "Read a checkpoint with `weights_only=True`; load it into `model` / `ema` / `opt` where given; returns the raw dict."
+    """Read a checkpoint with `weights_only=True`, load it where asked; returns the raw dict.
+
+    Loads into `model`, `ema` and the optimiser `opt` where given, each checked to fit before
+    anything is changed; `restore_rng` also restores the RNG states. A file that is missing,
+    corrupted or not a difflab checkpoint raises (`CheckpointError` names it).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -313,7 +355,8 @@ def load_checkpoint(
         state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupted and cannot be read ({type(e).__name__}: {str(e)[:200]})"
+            f"checkpoint {path} is truncated or corrupted and cannot be read "
+            f"({type(e).__name__}: {str(e)[:200]})"
         ) from e
     if (
         not isinstance(state, dict)
@@ -329,7 +372,8 @@ def load_checkpoint(
         _check_fits(state['ema'], ema, 'EMA weights', path)
     if opt is not None and 'opt' not in state:
         raise CheckpointError(f"checkpoint {path} holds no optimiser state")
-    if opt is not None:  # first: it validates itself before anything else is touched
+    # the optimiser first: it validates itself before anything else is touched
+    if opt is not None:
         try:
             opt.load_state_dict(state['opt'])
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
@@ -347,10 +391,16 @@ def load_checkpoint(
 
 # %% ../nbs/06_train.ipynb #6d261912
 class Logger:
-    "Where `fit` sends its metrics. Subclass and override `log` (and `begin` / `close` if needed) for another tracker."
+    """Where `fit` sends its metrics.
+
+    Subclass it and override `log` (and `begin` / `close` if needed) for another tracker.
+    """
 
     def begin(self, history: list):
-        "Called once when `fit` starts, with the history restored from a checkpoint (empty for a fresh run)."
+        """Called once when `fit` starts, with the history restored from a checkpoint.
+
+        The history is empty for a fresh run.
+        """
 
     def log(self, step: int, metrics: dict):
         "Record `metrics` (a flat dict of numbers) for optimiser step `step`."
@@ -367,14 +417,17 @@ class Logger:
 
 
 class JSONLLogger(Logger):
-    "One JSON object per line in `path`; `begin` rewrites the file to hold exactly the restored history."
+    """Metrics as one JSON object per line in `path`.
+
+    `begin` rewrites the file to hold exactly the restored history.
+    """
 
     def __init__(self, path):
         self.path = Path(path)
 
     def begin(self, history):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(''.join(json.dumps(h) + '\n' for h in history))
+        self.path.write_text(''.join(json.dumps(entry) + '\n' for entry in history))
 
     def log(self, step, metrics):
         with open(self.path, 'a') as f:
@@ -382,7 +435,10 @@ class JSONLLogger(Logger):
 
 
 def _summary_writer():
-    "`torch.utils.tensorboard.SummaryWriter`, imported on first use (it needs the `tensorboard` package)."
+    """`torch.utils.tensorboard.SummaryWriter`, imported on first use.
+
+    It needs the `tensorboard` package; `ImportError` says how to install it.
+    """
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
@@ -402,7 +458,10 @@ def tensorboard_available() -> bool:
 
 
 class TensorBoardLogger(Logger):
-    "Scalars `train/<metric>` as TensorBoard event files in `log_dir` (needs the `tensorboard` package)."
+    """Metrics as TensorBoard scalars `train/<metric>`, in event files in `log_dir`.
+
+    Needs the `tensorboard` package. A resumed run purges the events after its last logged step.
+    """
 
     def __init__(self, log_dir):
         self.log_dir, self.writer, self._cls = Path(log_dir), None, _summary_writer()
@@ -416,9 +475,9 @@ class TensorBoardLogger(Logger):
     def log(self, step, metrics):
         if self.writer is None:
             self.begin([])
-        for k, v in metrics.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                self.writer.add_scalar(f'train/{k}', v, int(step))
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f'train/{name}', value, int(step))
 
     def close(self):
         if self.writer is not None:
@@ -446,7 +505,10 @@ class _Fanout(Logger):
 
 
 def as_logger(log) -> Logger | None:
-    "A `Logger` from what `fit(log=...)` accepts: `None`, a `Logger`, a path (JSON lines), or a list of those."
+    """A `Logger` from what `fit(log=...)` accepts.
+
+    `None`, a `Logger`, a path (JSON lines), or a list of those (`None` entries are skipped).
+    """
     if log is None or isinstance(log, Logger):
         return log
     if isinstance(log, (str, os.PathLike)):
@@ -481,9 +543,8 @@ class LogLines:
         self.total, self.desc, self.n, self.unit = int(total), desc, int(initial), unit
         self.file, self.marks, self.postfix = file, int(marks), {}
         self.t0 = time.perf_counter()
-        self.next = 1 + int(
-            self.n * self.marks // max(self.total, 1)
-        )  # marks already passed stay silent
+        # marks already passed stay silent
+        self.next = 1 + int(self.n * self.marks // max(self.total, 1))
 
     def set_postfix(self, refresh=True, **values):
         "Values shown at the end of the next line, e.g. `loss=0.1234`."
@@ -495,7 +556,7 @@ class LogLines:
         reached = min(self.marks, self.n * self.marks // max(self.total, 1))
         if reached >= self.next:
             self.next = reached + 1
-            more = ''.join(f', {k} {v}' for k, v in self.postfix.items())
+            more = ''.join(f', {name} {value}' for name, value in self.postfix.items())
             percent = 100 * self.n // max(self.total, 1)
             print(
                 f'{self.desc}: {self.unit} {self.n}/{self.total} ({percent}%)'
@@ -527,7 +588,11 @@ def progress_bar(total, desc='', initial=0, enabled=True, unit='step', file=None
 
 # %% ../nbs/06_train.ipynb #a262aad5
 class _DeferSigint:
-    "Inside the block the first SIGINT only sets `.hit`, so `fit` can stop at a step boundary; a second one raises."
+    """Inside the block the first SIGINT only sets `.hit`, so that `fit` can stop between steps.
+
+    A second SIGINT raises `KeyboardInterrupt`. Off the main thread, where no handler can be set,
+    the block runs unchanged.
+    """
 
     def __enter__(self):
         self.hit, self.old = False, None
@@ -556,7 +621,8 @@ def _check_data(process, model, data, labels):
         labels = torch.as_tensor(labels)
         if labels.shape != (data.shape[0],) or labels.is_floating_point():
             raise ValueError(
-                f"labels must be integers of shape ({data.shape[0]},), got {labels.dtype} {tuple(labels.shape)}"
+                f"labels must be integers of shape ({data.shape[0]},), "
+                f"got {labels.dtype} {tuple(labels.shape)}"
             )
         labels = labels.long()
     return data, labels
@@ -570,7 +636,10 @@ def dist_info() -> tuple:
 
 
 def rank_seed(seed: int, rank: int) -> int:
-    "Seed of the global RNG (noise and t) on `rank`: `seed` itself on rank 0, so one process is unchanged."
+    """Seed of the global RNG (noise and t) on `rank`: `seed + rank * 2**32`.
+
+    Rank 0 uses `seed` itself, so that a run in one process is unchanged.
+    """
     return int(seed) + int(rank) * 2**32
 
 
@@ -582,10 +651,10 @@ def _gather(obj, world):
 
 
 def _rng_state(device):
-    st = dict(cpu=torch.get_rng_state())
+    state = dict(cpu=torch.get_rng_state())
     if device.type == 'cuda':
-        st['cuda'] = torch.cuda.get_rng_state(device)
-    return st
+        state['cuda'] = torch.cuda.get_rng_state(device)
+    return state
 
 
 # %% ../nbs/06_train.ipynb #96aca5ce
@@ -617,7 +686,22 @@ def fit(
     compile=False,
     distributed='auto',
 ):
-    "Train `model` on `process.loss` over `data` (a tensor `(N, ...)`); returns `(ema_model, history)`. `lr`/`batch_size` default to `model.fit_defaults`."
+    """Train `model` on `process.loss` over `data`; returns `(ema_model, history)`.
+
+    `data` is a tensor `(N, ...)`; integer class `labels` `(N,)` train a conditional model, each
+    label replaced by the null label -1 with probability `label_dropout` (for guidance). `lr` and
+    `batch_size` default to `model.fit_defaults`. The optimiser is `AdamW`, with `warmup` steps of
+    linear warm-up and then `decay` (`lr_at`), gradient norms clipped at `clip` (None: no clipping).
+    `ema` is the EMA decay; with `ema=None` the trained model itself is returned.
+
+    `history` gets one entry (step, mean loss, lr, seconds, grad_norm) every `log_every` steps,
+    at each checkpoint and at the end; `log` also sends them to a `Logger`, and `callback`, given
+    each entry with `model` and `ema_model`, may return True to stop. A checkpoint goes to `ckpt`
+    every `ckpt_every` steps and at the end; `resume` continues from it. `threads='auto'` picks
+    the faster CPU thread count by measuring it. Under torchrun (`distributed='auto'`) each rank
+    trains on its share of every batch. Ctrl-C stops at a step boundary, saves the checkpoint
+    (with `ckpt`) and raises `KeyboardInterrupt`.
+    """
     hint = getattr(model, 'fit_defaults', {})
     lr = hint.get('lr', 1e-3) if lr is None else lr
     batch_size = hint.get('batch_size', 256) if batch_size is None else batch_size
@@ -645,7 +729,8 @@ def fit(
     ddp = distributed is True or (distributed == 'auto' and world > 1)
     if distributed is True and not (dist.is_available() and dist.is_initialized()):
         raise ValueError(
-            "distributed=True needs a running torch.distributed process group (launch with torchrun)"
+            "distributed=True needs a running torch.distributed process group "
+            "(launch with torchrun)"
         )
     if not ddp:
         rank, world = 0, 1
@@ -668,32 +753,32 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = AdamW(params, lr=lr, weight_decay=weight_decay)
     avg = EMA(model, ema) if ema else None
-    gen, start, history = (
-        torch.Generator().manual_seed(int(seed)),
-        0,
-        [],
-    )  # the same data stream on every rank
+    # the same data stream on every rank
+    gen = torch.Generator().manual_seed(int(seed))
+    start, history = 0, []
     ckpt = Path(ckpt) if ckpt is not None else None
-    have, prev_threads = resume and ckpt is not None and ckpt.exists(), None
-    if ddp and resume and ckpt is not None and len(set(seen := _gather(have, world))) > 1:
+    found, prev_threads = resume and ckpt is not None and ckpt.exists(), None
+    if ddp and resume and ckpt is not None and len(set(seen := _gather(found, world))) > 1:
+        ranks = [r for r, rank_found in enumerate(seen) if rank_found]
         raise CheckpointError(
-            f"checkpoint {ckpt} is visible to ranks {[r for r, s in enumerate(seen) if s]} only: "
+            f"checkpoint {ckpt} is visible to ranks {ranks} only: "
             "every rank must read it (put the run directory on a shared file system)"
         )
-    if have:
-        st = load_checkpoint(ckpt, model, avg.model if avg else None, opt, restore_rng=True)
-        start, history, prev_threads = st['step'], list(st.get('history', [])), st.get('threads')
-        gen.set_state(st['data_gen'])
+    if found:
+        state = load_checkpoint(ckpt, model, avg.model if avg else None, opt, restore_rng=True)
+        start, history = state['step'], list(state.get('history', []))
+        prev_threads = state.get('threads')
+        gen.set_state(state['data_gen'])
         if avg:
-            avg.n = st.get('ema_n', start)
-        if ddp and len(st.get('rng_ranks', [])) == world:  # this rank's own noise stream, exactly
-            torch.set_rng_state(st['rng_ranks'][rank]['cpu'])
-            if 'cuda' in st['rng_ranks'][rank] and device.type == 'cuda':
-                torch.cuda.set_rng_state(st['rng_ranks'][rank]['cuda'], device)
+            avg.n = state.get('ema_n', start)
+        # this rank's own noise stream, exactly
+        if ddp and len(state.get('rng_ranks', [])) == world:
+            torch.set_rng_state(state['rng_ranks'][rank]['cpu'])
+            if 'cuda' in state['rng_ranks'][rank] and device.type == 'cuda':
+                torch.cuda.set_rng_state(state['rng_ranks'][rank]['cuda'], device)
         elif rank:
-            torch.manual_seed(
-                rank_seed(int(seed) + start, rank)
-            )  # another world size: fresh, distinct streams
+            # another world size: fresh, distinct streams
+            torch.manual_seed(rank_seed(int(seed) + start, rank))
     else:
         torch.manual_seed(rank_seed(seed, rank))
     logger = as_logger(log)  # checked on every rank; used on rank 0 only
@@ -703,15 +788,12 @@ def fit(
     def save(step):
         if ckpt is None:
             return
-        if (
-            params
-            and not torch.isfinite(
-                torch.stack(torch._foreach_norm([p.detach() for p in params]))
-            ).all()
-        ):
-            raise FloatingPointError(
-                f"non-finite weights after step {step}; not overwriting checkpoint {ckpt}"
-            )
+        if params:
+            weight_norms = torch.stack(torch._foreach_norm([p.detach() for p in params]))
+            if not torch.isfinite(weight_norms).all():
+                raise FloatingPointError(
+                    f"non-finite weights after step {step}; not overwriting checkpoint {ckpt}"
+                )
         more = dict(rng_ranks=_gather(_rng_state(device), world), world_size=world) if ddp else {}
         if rank == 0:
             save_checkpoint(
@@ -734,12 +816,12 @@ def fit(
     )
     losses = torch.zeros(log_every, device=device)
     norms = torch.zeros(log_every, device=device)
-    if isinstance(threads, str):  # measured for this model and batch; a resumed run keeps its count
-        nthreads = (
-            prev_threads
-            if prev_threads is not None
-            else auto_threads(model, shape=process.state_shape((local, *data.shape[1:])))
-        )
+    if isinstance(threads, str):
+        # measured for this model and batch; a resumed run keeps its count
+        if prev_threads is not None:
+            nthreads = prev_threads
+        else:
+            nthreads = auto_threads(model, shape=process.state_shape((local, *data.shape[1:])))
     else:
         nthreads = threads
     amp = (
@@ -749,10 +831,10 @@ def fit(
     )
     part = slice(rank * local, (rank + 1) * local)
     model.train()
-    t0 = time.perf_counter() - (
-        history[-1].get('time', 0.0) if history else 0.0
-    )  # 'time' counts across resumes
-    j, last_good, step, saved = 0, start, start, start
+    # 'time' counts across resumes
+    t0 = time.perf_counter() - (history[-1].get('time', 0.0) if history else 0.0)
+    # `pending`: steps done since the last log point
+    pending, last_good, step, saved = 0, start, start, start
     try:
         if logger is not None:
             logger.begin(history)
@@ -765,63 +847,64 @@ def fit(
                 if labels is not None:
                     y = labels[idx.to(labels.device)]
                     if label_dropout > 0:
-                        y = y.masked_fill(
-                            (torch.rand(batch_size, generator=gen)[part] < label_dropout).to(
-                                y.device
-                            ),
-                            -1,
-                        )
+                        drop = torch.rand(batch_size, generator=gen)[part] < label_dropout
+                        y = y.masked_fill(drop.to(y.device), -1)
                 with amp():
                     loss = process.loss(net, data[idx.to(device)], y)
                 opt.zero_grad()
                 loss.backward()  # under DDP: gradients averaged over the ranks
                 if clip is not None:
-                    norms[j] = nn.utils.clip_grad_norm_(params, clip)
+                    norms[pending] = nn.utils.clip_grad_norm_(params, clip)
                 opt.step()
                 if avg:
                     avg.update()
-                losses[j] = loss.detach()
-                j += 1
+                losses[pending] = loss.detach()
+                pending += 1
                 due_ckpt = ckpt is not None and (step % ckpt_every == 0 or step == steps)
-                if j == log_every or step == steps or due_ckpt or (sigint.hit and not ddp):
-                    mean = losses[:j].clone()
+                if pending == log_every or step == steps or due_ckpt or (sigint.hit and not ddp):
+                    mean = losses[:pending].clone()
                     if ddp:
                         dist.all_reduce(mean)
                         mean /= world  # the global batch's loss
-                    vals, gn = mean.tolist(), norms[:j].tolist()
+                    step_losses, grad_norms = mean.tolist(), norms[:pending].tolist()
                     where = (
                         f"; the last good checkpoint is {ckpt} (step {last_good})"
                         if ckpt is not None and last_good
                         else ''
                     )
+                    watched = (
+                        ('loss', step_losses),
+                        ('gradient norm', grad_norms if clip is not None else []),
+                    )
+                    # (step offset in this window, 0 for a loss or 1 for a gradient, what, value)
                     bad = [
-                        (k, i, w, v)
-                        for i, (w, seq) in enumerate(
-                            (('loss', vals), ('gradient norm', gn if clip is not None else []))
-                        )
-                        for k, v in enumerate(seq)
-                        if not math.isfinite(v)
+                        (offset, order, what, value)
+                        for order, (what, values) in enumerate(watched)
+                        for offset, value in enumerate(values)
+                        if not math.isfinite(value)
                     ]
                     if bad:
-                        k, _, what, v = min(bad)  # the first bad step; its loss before its gradient
+                        # the first bad step; its loss before its gradient
+                        offset, _, what, value = min(bad)
                         raise FloatingPointError(
-                            f"non-finite {what} {v} at step {step - j + 1 + k}: "
+                            f"non-finite {what} {value} at step {step - pending + 1 + offset}: "
                             f"lower lr (now {lr:g}) or check the data{where}"
                         )
                     entry = dict(
                         step=step,
-                        loss=sum(vals) / j,
+                        loss=sum(step_losses) / pending,
                         lr=rate,
                         time=round(time.perf_counter() - t0, 4),
                     )
                     if clip is not None:
-                        entry['grad_norm'] = float(norms[:j].mean())
+                        entry['grad_norm'] = float(norms[:pending].mean())
                     history.append(entry)
                     if logger is not None:
-                        logger.log(step, {k: v for k, v in entry.items() if k != 'step'})
+                        metrics = {key: value for key, value in entry.items() if key != 'step'}
+                        logger.log(step, metrics)
                     bar.set_postfix(loss=f"{entry['loss']:.4f}", refresh=False)
-                    bar.update(j)
-                    j = 0
+                    bar.update(pending)
+                    pending = 0
                     if due_ckpt:
                         save(step)
                         last_good = saved = step
@@ -843,11 +926,12 @@ def fit(
                             raise KeyboardInterrupt
                         break
     except KeyboardInterrupt:
-        # a clean stop point: the interrupt came at a log point (e.g. from a callback), after the step completed
+        # a clean stop point: the interrupt came at a log point (e.g. from a callback),
+        # after the step completed
         if (
             ckpt is not None
             and saved != step
-            and j == 0
+            and pending == 0
             and history
             and history[-1]['step'] == step
             and not ddp
