@@ -314,17 +314,19 @@ def loss(self: InfoDiffusion, model, x0: Tensor, y=None) -> Tensor:
 # %% ../nbs/15_infodiff.ipynb #8e568bc8
 def _is_gaussian_path(process) -> bool:
     "A `GaussianPath`, or a process with a marginal `(a, sigma)`, N(0, I) noise, no extra state."
-    if isinstance(process, GaussianPath):
-        return True
     if not isinstance(process, DiffusionProcess) or process.domain != 'real':
         return False
+    if tuple(process.state_shape((1, 1))) != (1, 1):  # auxiliary variables (MDM's CLD)
+        return False
+    if isinstance(process, GaussianPath):
+        return True
     if type(process).noise is not DiffusionProcess.noise:  # heavy-tailed noise
         return False
     try:
         process.marginal(torch.tensor([0.5], dtype=torch.float64))
     except NotImplementedError:
         return False
-    return tuple(process.state_shape((1, 1))) == (1, 1)
+    return True
 
 
 # %% ../nbs/15_infodiff.ipynb #f88c4348
