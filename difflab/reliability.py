@@ -9,8 +9,10 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['GAPS', 'Rule', 'Real', 'Int', 'Choice', 'Free', 'param_registry', 'entry_points', 'signature_params', 'short',
-           'cases', 'check', 'param_table', 'Gap', 'gap_of']
+__all__ = ['GAPS', 'SMALL', 'EXTREMES', 'EXTREME_TIMES', 'Rule', 'Real', 'Int', 'Choice', 'Free', 'param_registry',
+           'entry_points', 'signature_params', 'short', 'cases', 'check', 'param_table', 'Gap', 'gap_of', 'param_rule',
+           'derived_rule', 'constraints_of', 'constructor_rules', 'small_kwargs', 'method_rules', 'process_methods',
+           'process_entries', 'process_cases', 'Extreme', 'extreme_cases', 'extreme_data']
 
 # %% ../nbs/90_reliability.ipynb #db3a67af
 # fmt: on
@@ -27,12 +29,14 @@ _NAN, _INF = float('nan'), float('inf')
 
 @dataclass(frozen=True)
 class Rule:
-    "What one parameter accepts: `text` for people, `bad` values that must raise `ValueError` naming it, `good` values that must pass."
+    """What one parameter accepts: `text` for people, `bad` values that must raise `ValueError`
+    naming it, `good` values that must pass."""
 
     text: str
     bad: tuple = ()
     good: tuple = ()
-    names: tuple = ()  # other words the error may use for this parameter (e.g. 'x0' for `fit`'s `data`)
+    names: tuple = ()  # other words the error may use for it (e.g. 'x0' for `fit`'s `data`)
+    context: tuple = ()  # (argument, value) pairs a probe also sets (xrange needs discrete=True)
 
 
 def _g(v) -> str:
@@ -54,7 +58,8 @@ def Real(
     names=(),
     edges: bool = True,
 ) -> Rule:
-    "A real number in an interval. Probed with: each open end, just outside each end, NaN, ±inf for a missing end, a string; closed ends must pass (unless `edges=False`)."
+    """A real number in an interval. Probed with: each open end, just outside each end, NaN, ±inf
+    for a missing end, a string; closed ends must pass (unless `edges=False`)."""
     lower = '(-inf' if lo is None else ('(' if lo_open else '[') + _g(lo)
     upper = 'inf)' if hi is None else _g(hi) + (')' if hi_open else ']')
     b = [_NAN, 'abc', -_INF if lo is None else lo - _out(lo), _INF if hi is None else hi + _out(hi)]
@@ -69,7 +74,8 @@ def Real(
 
 
 def Int(lo=None, hi=None, note: str = '', bad=(), good=None, names=()) -> Rule:
-    "An integer in `[lo, hi]`. Probed with: one below `lo`, one above `hi`, a non-integer, NaN, inf, a string; `good` defaults to the ends."
+    """An integer in `[lo, hi]`. Probed with: one below `lo`, one above `hi`, a non-integer, NaN,
+    inf, a string; `good` defaults to the ends."""
     upper = 'inf)' if hi is None else f'{hi}]'
     b = [_NAN, _INF, 'abc', lo + 0.5] + [lo - 1] + ([hi + 1] if hi is not None else [])
     g = tuple(v for v in (lo, hi) if v is not None) if good is None else tuple(good)
@@ -92,7 +98,8 @@ def Choice(*options, bad=('no-such-option',), good=None, names=()) -> Rule:
 
 
 def Free(text: str) -> Rule:
-    "A parameter with no range to check (tensors, models, seeds, flags, paths, callbacks); `text` says what it is."
+    """A parameter with no range to check (tensors, models, seeds, flags, paths, callbacks); `text`
+    says what it is."""
     return Rule(text)
 
 
@@ -111,147 +118,16 @@ def _bad_x(extra=()):
 
     return Rule(
         _X,
-        (torch.ones(4), torch.ones(4, 2, dtype=torch.long), torch.full((4, 2), _NAN), [[0.5, 0.5]])
+        (
+            torch.ones(4),
+            torch.ones(4, 2, dtype=torch.long),
+            torch.full((4, 2), _NAN),
+            torch.full((4, 2), _INF),
+            [[0.5, 0.5]],
+        )
         + tuple(extra),
         names=('x0', 'data', 'x'),
     )
-
-
-def _processes() -> dict:
-    q = dict(
-        x0=Free(_X + ' (shape checked by `loss` / `fit`)'),
-        t=Free('times in [0, 1]: a number or shape (n,)'),
-        noise=Free('None (drawn) or a tensor shaped like x0'),
-    )
-    return {
-        'DDPM': dict(
-            T=Int(1),
-            schedule=Choice('linear', 'cosine'),
-            variance=Choice('small', 'large'),
-            eta=Real(0, 1),
-            clip_x0=Rule(
-                'None, a number c > 0 (the range (-c, c)) or a pair (lo, hi) with lo < hi',
-                ((1.0, 0.0), (0.0, _NAN), (1, 2, 3), 0.0, -1.0, _NAN, 'abc'),
-                (None, (-1.0, 1.0), 1.0),
-            ),
-        ),
-        'DLPM': dict(
-            alpha=Real(0, 2, lo_open=True),
-            T=Int(1),
-            isotropic=_FLAG,
-            loss_type=Choice('l2', 'mom', 'mse'),
-            mom_draws=Int(1),
-            clamp=Real(
-                0, lo_open=True, note='or None (no clamp); caps the stable factor A: a bias'
-            ),
-            eta=Real(0, 1),
-            parameterization=Choice('eps', 'x0'),
-            sigma_data=Real(0, lo_open=True, note='x0-networks: the data scale'),
-            weight_cap=Real(0, lo_open=True, note='x0-networks: the largest loss weight'),
-        ),
-        'LIM': dict(
-            alpha=Real(0, 2, lo_open=True),
-            isotropic=_FLAG,
-            loss_type=Choice('huber', 'l2', 'mse'),
-            clamp=Real(0, lo_open=True, note='or None'),
-            t_min=Real(0, 1, True, True),
-            t_max=Real(0, 1, True, True, note='and > t_min', bad=(1e-6,)),
-            s=Real(0, lo_open=True),
-        ),
-        'Reflected': dict(
-            sigma_min=Real(0, lo_open=True, note='and < sigma_max', bad=(5.0, 10.0)),
-            sigma_max=Real(0, lo_open=True, note='and > sigma_min', bad=(0.005,)),
-            snr=Real(0, lo_open=True),
-            corrector_steps=Int(0),
-            rtol=Real(0, lo_open=True),
-            atol=Real(0, lo_open=True),
-            nll_steps=Int(1),
-        ),
-        'MDM': dict(
-            Q=Rule(
-                'a K x K skew-symmetric matrix (Q = -Q^T), K >= 1, finite',
-                ([[1.0]], [[0.0, 1.0], [1.0, 0.0]], [[_NAN]], [], [1.0, 2.0]),
-                ([[0.0]],),
-            ),
-            D=Rule(
-                'a K x K symmetric positive semi-definite matrix, finite',
-                ([[-1.0]], [[_INF]], [[1.0, 2.0]]),
-                ([[0.5]], [[0.0]]),
-            ),
-            M=Real(0, lo_open=True),
-            beta0=Real(0),
-            beta1=Real(0, lo_open=True),
-            t_min=Real(0, 1, True, True),
-            hybrid=_FLAG,
-            v0_var=Real(0, lo_open=True),
-            logit_alpha=Real(0, 0.5, True, True, note='or None (no logit transform)'),
-            name=Free('deprecated: a label (the preset is `preset`)'),
-            preset=Rule(
-                "None (Q and D given) or one of 'vp', 'cld', 'alda', 'malda', 'learned'",
-                ('nope', 'VP', 3),
-                (None,),
-            ),
-        ),
-        'MDM.cld': dict(M=Real(0, lo_open=True), kwargs=Free('any MDM argument')),
-        'MDM.learned': dict(K=Int(1), diag=_FLAG, seed=_SEED, kwargs=Free('any MDM argument')),
-        'InfoDiffusion': dict(
-            loc=Real(
-                -40, 40, note='and loc ± clip·scale inside [-40, 40]', edges=False, good=(-5.0, 5.0)
-            ),
-            scale=Real(0, lo_open=True),
-            clip=Real(0, 30, lo_open=True, edges=False, good=(1.0, 10.0)),
-            base=Rule('None or a GaussianBase', (3, 'normal'), (None,)),
-        ),
-        'DiffusionProcess.sample': dict(
-            model=Free(_MODEL),
-            shape=Rule('(n, d) or (n, C, H, W) with n >= 1', ((-1, 2),), ((1, 2),)),
-            steps=Int(1, note='DDPM / DLPM: at most T', bad=(11,), good=(1, 10)),
-            y=Rule('None, a label, or int labels of shape (n,)', ([0, 1, 2],)),
-            guidance=Real(0, note='> 0 needs labels y'),
-            sampler=Choice('ancestral', 'ddim', bad=('euler',)),
-            return_path=_FLAG,
-            options=Free("the chosen sampler's own keyword arguments; others are refused by name"),
-        ),
-        'DiffusionProcess.loss': dict(
-            model=Free(_MODEL), x0=_bad_x(), y=Free('None or int labels of shape (n,)')
-        ),
-        'DiffusionProcess.q_sample': q,
-        'DDPM.nll': dict(
-            model=Free(_MODEL),
-            x0=_bad_x(),
-            y=Free('None or labels'),
-            variance=Choice('small', 'large', None),
-        ),
-        'Reflected.check_x0': dict(
-            x0=_bad_x(
-                (__import__('torch').full((4, 2), 1.5), __import__('torch').full((4, 2), -0.1))
-            )
-        ),
-        'Reflected.nll': dict(
-            model=Free(_MODEL),
-            x0=Free(_X + ' inside [0, 1]^d'),
-            steps=Int(1),
-            exact_trace=Free('None (auto: d <= 4), True, False'),
-            seed=_SEED,
-        ),
-        'MDM.nll': dict(model=Free(_MODEL), x0=_bad_x(), repeats=Int(1, 4096)),
-        'InfoDiffusion.nll': dict(
-            model=Free(_MODEL),
-            x0=_bad_x(),
-            y=Free('None or labels'),
-            steps=Int(2),
-            base=Rule("None, 'normal', 'data' or a GaussianBase", ('gauss',), ('normal', 'data')),
-            paired=_FLAG,
-            discrete=_FLAG,
-            levels=Int(2, note='discrete=True', good=(256,)),
-            bins=Int(2, note='deprecated alias of levels', good=(256,)),
-            xrange=Rule(
-                'a pair (lo, hi) with lo < hi (discrete=True)', ((1.0, -1.0),), ((-1.0, 1.0),)
-            ),
-            unit=Choice('nats', 'bpd'),
-            seed=_SEED,
-        ),
-    }
 
 
 def _others() -> dict:
@@ -473,14 +349,18 @@ def _others() -> dict:
 
 # %% ../nbs/90_reliability.ipynb #1d3b2916
 def _config() -> dict:
-    from difflab.core import processes
-    from difflab.experiment import IMAGE_SETS
+    import dataclasses
+    from difflab.core import process_class, processes
+    from difflab.experiment import IMAGE_SETS, Config
     from difflab.data import toy2d_names
+
+    method = next(f.default for f in dataclasses.fields(Config) if f.name == 'method')
+    first_sampler = process_class(method).samplers[0]  # of the default method
 
     return {
         'Config': dict(
             name=Rule('a plain directory name', ('', 'a/b', '.hidden')),
-            method=Choice(*processes(), good=tuple(k for k in processes() if k != 'mdm')),
+            method=Choice(*processes()),
             dataset=Rule(' | '.join(toy2d_names + IMAGE_SETS), ('nope',), ('moons', 'digits')),
             n_data=Int(1, good=(1, 100)),
             data_args=Rule('options of the dataset', ({'bogus': 1},), ({},), names=('option',)),
@@ -511,9 +391,9 @@ def _config() -> dict:
             check_every=Int(1),
             log_every=Int(1),
             sampler=Rule(
-                "'' (the process's default) or one of its samplers", ('nope',), ('', 'ancestral')
+                "'' (the process's default) or one of its samplers", ('nope',), ('', first_sampler)
             ),
-            reverse_steps=Int(0, note='0 = default; DDPM / DLPM: at most T'),
+            reverse_steps=Int(0, note='0 = default; discrete-time processes: at most T'),
             n_samples=Int(1),
             guidance=Real(0),
             device=Free("'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
@@ -527,79 +407,35 @@ def _config() -> dict:
 
 def param_registry() -> dict:
     "`{entry point: {parameter: Rule}}` for every public entry point difflab documents a range for."
-    return {**_processes(), **_others(), **_config()}
+    processes = {key: rules for key, (_, _, rules) in process_entries().items()}
+    return {**processes, **_others(), **_config()}
 
 
 def _call(f, *args, **defaults):
     return lambda **kw: f(*args, **{**defaults, **kw})
 
 
+def _gaussian_path():
+    "The first registered process on a Gaussian path (what `fit` and the oracles are probed with)."
+    from difflab.core import default_spec, make_process, processes
+    from difflab.gaussian import GaussianPath
+
+    name = next(n for n, cls in processes().items() if issubclass(cls, GaussianPath))
+    return make_process(default_spec(name), **small_kwargs(processes()[name]))
+
+
 def entry_points() -> dict:
-    "`{entry point: (target, run)}`: the callable whose signature lists the parameters, and `run(**kw)` calling it with small defaults."
+    """`{entry point: (target, run)}`: the callable whose signature lists the parameters, and
+    `run(**kw)` calling it with small defaults."""
     import torch
-    from difflab import (
-        core,
-        ddpm,
-        dlpm,
-        lim,
-        reflected,
-        mdm,
-        infodiff,
-        models,
-        train,
-        data,
-        stable,
-        metrics,
-        oracles,
-        experiment,
-    )
+    from difflab import models, train, data, stable, metrics, oracles, experiment, reflected
+
+    E = {key: (target, run) for key, (target, run, _) in process_entries().items()}
+    D = _gaussian_path()
 
     g = torch.Generator().manual_seed(0)
     x2, box = torch.randn(16, 2, generator=g), torch.rand(16, 2, generator=g)
 
-    def zero(x, c, y=None):
-        return torch.zeros_like(x)
-
-    P = dict(
-        DDPM=ddpm.DDPM,
-        DLPM=dlpm.DLPM,
-        LIM=lim.LIM,
-        Reflected=reflected.Reflected,
-        InfoDiffusion=infodiff.InfoDiffusion,
-    )
-    E = {k: (v, _call(v)) for k, v in P.items()}
-    E['MDM'] = (mdm.MDM, _call(mdm.MDM, Q=[[0.0]], D=[[0.5]]))
-    E['MDM.cld'], E['MDM.learned'] = (
-        (mdm.MDM.cld, _call(mdm.MDM.cld)),
-        (mdm.MDM.learned, _call(mdm.MDM.learned)),
-    )
-    D = ddpm.DDPM(T=10)
-    E['DiffusionProcess.sample'] = (
-        core.DiffusionProcess.sample,
-        _call(D.sample, model=zero, shape=(4, 2), steps=2),
-    )
-    E['DiffusionProcess.loss'] = (core.DiffusionProcess.loss, _call(D.loss, model=zero, x0=x2))
-    E['DiffusionProcess.q_sample'] = (
-        core.DiffusionProcess.q_sample,
-        _call(D.q_sample, x0=x2, t=0.5),
-    )
-    E['DDPM.nll'] = (ddpm.DDPM.nll, _call(D.nll, model=zero, x0=x2))
-    E['Reflected.check_x0'] = (
-        reflected.Reflected.check_x0,
-        _call(reflected.Reflected().check_x0, x0=box),
-    )
-    E['Reflected.nll'] = (
-        reflected.Reflected.nll,
-        _call(reflected.Reflected().nll, model=zero, x0=box, steps=2),
-    )
-    E['MDM.nll'] = (mdm.MDM.nll, _call(mdm.MDM.vp().nll, model=zero, x0=x2, repeats=1))
-    grid = (
-        (x2.clamp(-1, 1) + 1) * 127.5
-    ).round() / 127.5 - 1  # 8-bit data on 256 levels: the discrete path checks everything
-    E['InfoDiffusion.nll'] = (
-        infodiff.InfoDiffusion.nll,
-        _call(infodiff.InfoDiffusion().nll, model=zero, x0=grid, steps=4, discrete=True),
-    )
     mlp = dict(hidden=8, blocks=1, emb_dim=8, n_freq=4)
     E['TimeMLP'] = (models.TimeMLP, _call(models.TimeMLP, **mlp))
     E['TimeMLP.forward'] = (
@@ -689,7 +525,8 @@ def _named(word: str, msg: str) -> bool:
 
 
 def signature_params(target) -> list:
-    "Names of the parameters a user passes to `target` (no `self`/`cls`, no `*args`; toy-set samplers without `n`, `rng`)."
+    """Names of the parameters a user passes to `target` (no `self`/`cls`, no `*args`; toy-set
+    samplers without `n`, `rng`)."""
     skip = (
         {'self', 'cls', 'n', 'rng'}
         if getattr(target, '__module__', '') == 'difflab.data' and target.__name__.startswith('_')
@@ -716,7 +553,8 @@ def short(v) -> str:
 
 
 def cases(kind: str = 'bad', registry: dict | None = None) -> list:
-    "Every `(key, where, name, value)` probe of `kind` 'bad' or 'good' in the registry; `key` = 'where.name=value'."
+    """Every `(key, where, name, value)` probe of `kind` 'bad' or 'good' in the registry;
+    `key` = 'where.name=value'."""
     reg = param_registry() if registry is None else registry
     out = []
     for where, ps in reg.items():
@@ -734,11 +572,12 @@ def check(
     entries: dict | None = None,
     registry: dict | None = None,
 ) -> str | None:
-    "Run one probe; `None` if difflab behaves as the registry says (bad: `ValueError` naming the parameter; good: no error), else what went wrong."
+    """Run one probe; `None` if difflab behaves as the registry says (bad: `ValueError` naming the
+    parameter; good: no error), else what went wrong."""
     rule = (param_registry() if registry is None else registry)[where][name]
     run = (entry_points() if entries is None else entries)[where][1]
     try:
-        run(**{name: value})
+        run(**{**dict(rule.context), name: value})
     except Exception as e:
         msg = f'{type(e).__name__}: {str(e)[:160]}'
         if kind == 'good':
@@ -753,7 +592,8 @@ def check(
 
 
 def param_table(registry: dict | None = None) -> str:
-    "Markdown table of every registered parameter: entry point, name, allowed values, and the probes run against it (open gaps flagged)."
+    """Markdown table of every registered parameter: entry point, name, allowed values, and the
+    probes run against it (open gaps flagged)."""
     reg = param_registry() if registry is None else registry
 
     def esc(s):
@@ -762,11 +602,15 @@ def param_table(registry: dict | None = None) -> str:
     rows = ['| entry point | parameter | allowed | probes |', '|---|---|---|---|']
     for where, ps in reg.items():
         for name, rule in ps.items():
-            keys = [f'{where}.{name}={short(v)}' for v in rule.bad]
-            open_ = sorted({g.owner for g in map(gap_of, keys) if g})
+            gaps = [
+                gap_of(f'{where}.{name}={short(v)}', kind)
+                for kind in ('bad', 'good')
+                for v in (rule.bad if kind == 'bad' else rule.good)
+            ]
+            gaps = [g for g in gaps if g is not None]
             probes = f'{len(rule.bad)} bad, {len(rule.good)} good' if rule.bad or rule.good else '-'
-            if open_:
-                probes += f" ({sum(gap_of(k) is not None for k in keys)} open: {', '.join(open_)})"
+            if gaps:
+                probes += f" ({len(gaps)} open: {', '.join(sorted({g.owner for g in gaps}))})"
             rows.append(f'| `{where}` | `{name}` | {esc(rule.text)} | {probes} |')
     return '\n'.join(rows)
 
@@ -774,23 +618,464 @@ def param_table(registry: dict | None = None) -> str:
 # %% ../nbs/90_reliability.ipynb #7b26be77
 @dataclass(frozen=True)
 class Gap:
-    "Probes that difflab does not refuse yet: `params` ('where.name ...'), the probe `values` (as `short` writes them), why, and the notebook that owns the fix."
+    """Probes that difflab does not pass yet: `params` ('where.name ...'), the probe `values` (as
+    `short` writes them), why, the notebook that owns the fix, and the `kind` of probe ('bad': not
+    refused; 'good': refused)."""
 
     params: str
     values: tuple
     reason: str
     owner: str
+    kind: str = 'bad'
 
-    def matches(self, key: str) -> bool:
+    def matches(self, key: str, kind: str = 'bad') -> bool:
         p, _, v = key.partition('=')
-        return p in self.params.split() and v in self.values
+        return kind == self.kind and p in self.params.split() and v in self.values
 
 
 _INT = ('0.5', '1.5', '2.5', '8.5')  # the non-integer probe of Int(lo) is lo + 0.5
 
-GAPS = ()
+GAPS = (
+    Gap(
+        'mdm.q_sample.t',
+        ('tensor(3,):float32:0',),
+        'times t of the wrong shape fail in expand (RuntimeError) instead of naming t',
+        '14_mdm',
+    ),
+    Gap(
+        'reflected.q_sample.t',
+        ('0.5',),
+        "a number t fails ('float' object has no attribute 'to'); the contract takes a number",
+        '13_reflected',
+        'good',
+    ),
+    Gap(
+        'infodiff.loc infodiff.clip',
+        ('-40', '40', '30'),
+        'the Params allow these ends, but the window loc -+ clip * scale must lie in [-40, 40]:'
+        ' declare it as a constraint, e.g. {"loc": (40.0, -40.0), "clip": (30.0,)}',
+        '15_infodiff',
+        'good',
+    ),
+)
 
 
-def gap_of(key: str) -> Gap | None:
-    "The known gap a probe `key` ('where.name=value') belongs to, if any."
-    return next((g for g in GAPS if g.matches(key)), None)
+def gap_of(key: str, kind: str = 'bad') -> Gap | None:
+    "The known gap a probe `key` ('where.name=value') of `kind` belongs to, if any."
+    return next((g for g in GAPS if g.matches(key, kind)), None)
+
+
+# %% ../nbs/90_reliability.ipynb #c0f1a002
+# integer sizes (T, step counts) above SMALL are cut to it in the probe runs and property tests
+SMALL = 10
+_FAST = {'steps': 2, 'repeats': 1}  # cheap values of method options in the runs under probe
+_METHODS = ('sample', 'loss', 'q_sample', 'nll')  # the contract's entry points that take user input
+
+
+def _key(value):
+    "What makes two probe values the same: their number (so 40 and 40.0 are one), else `short`."
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        return float(value)
+    return short(value)
+
+
+def _unique(values) -> tuple:
+    "`values` without repeats (compared by `_key`), in order."
+    seen, out = set(), []
+    for v in values:
+        if _key(v) not in seen:
+            seen.add(_key(v))
+            out.append(v)
+    return tuple(out)
+
+
+def _arguments(target) -> list:
+    "The `inspect.Parameter`s a user passes to `target` (no `self`, no `*args`)."
+    return [
+        p
+        for p in inspect.signature(target).parameters.values()
+        if p.name not in ('self', 'cls') and p.kind != inspect.Parameter.VAR_POSITIONAL
+    ]
+
+
+def _accepts(param, value) -> bool:
+    "Does `param.check` accept `value`?"
+    try:
+        param.check('value', value)
+    except ValueError:
+        return False
+    return True
+
+
+def param_rule(param) -> Rule:
+    """The rule of a declared `Param`: its range or choices, probed outside and at the edges.
+
+    Choices: an unknown option is bad, every choice good. Flags: 1 and 'yes' are bad (only
+    True / False are). Integers and reals: the probes of `Int` / `Real` (NaN, inf, a string, just
+    outside each end, each open end; integers also a non-integer). Good: the default, the closed
+    ends and the slider's ends, as far as the `Param` itself accepts them. A parameter with neither
+    range nor choices (a matrix, an object) gets only its default as a good probe.
+    """
+    doc = f'; {param.doc}' if param.doc else ''
+    if param.choices:
+        bad = tuple(v for v in ('no-such-option',) if v not in param.choices)
+        return Rule(' | '.join(map(repr, param.choices)) + doc, bad, tuple(param.choices))
+    if isinstance(param.default, bool):
+        return Rule('True / False' + doc, (1, 'yes'), (True, False))
+    lo, hi = param.lo, param.hi
+    if param.integer:
+        start = lo if lo is not None else (param.default or 0)
+        bad = [_NAN, _INF, -_INF, 'abc', start + 0.5]
+        bad += ([lo - 1] if lo is not None else []) + ([hi + 1] if hi is not None else [])
+        ends = f"[{'-inf' if lo is None else lo}, {'inf)' if hi is None else f'{hi}]'}"
+        text = f'integer in {ends}'
+    elif lo is not None or hi is not None or isinstance(param.default, (int, float)):
+        real = Real(lo, hi, param.lo_open, param.hi_open)
+        bad, text = list(real.bad), real.text
+    else:
+        return Rule(
+            (param.doc or 'an object') + ' (only its default is probed)', (), (param.default,)
+        )
+    text += ' or None' if param.default is None else ''
+    good = [param.default, lo, hi, *(param.slider or ())]
+    good = [v for v in good if (v is not None or param.default is None) and _accepts(param, v)]
+    return Rule(text + doc, _unique(bad), _unique(good))
+
+
+def derived_rule(argument: inspect.Parameter) -> Rule:
+    """The rule of an argument without a `Param`, from its default and annotation: what is safe.
+
+    An integer (an `int` default) must refuse NaN, ±inf, a string and a non-integer; a real (a
+    `float` default, or `float` in the annotation) NaN, ±inf and a string; a string default
+    names an option, so an unknown option is bad. Ranges are not known, so they are not probed;
+    flags and objects get only their default as a good probe.
+    """
+    default = argument.default
+    if default is inspect.Parameter.empty:
+        return Free('required' if argument.kind != argument.VAR_KEYWORD else 'keyword arguments')
+    ann = argument.annotation
+    words = set() if ann is inspect.Parameter.empty else set(re.findall(r'[A-Za-z_]+', str(ann)))
+    note = f' (no Param declared: from its default {default!r})'
+    if isinstance(default, bool):
+        return Rule('True / False' + note, (), (default,))
+    if isinstance(default, int):
+        return Rule('an integer' + note, (_NAN, _INF, -_INF, 'abc', default + 0.5), (default,))
+    if isinstance(default, float) or (default is None and 'float' in words):
+        return Rule('a real number' + note, (_NAN, _INF, -_INF, 'abc'), (default,))
+    if isinstance(default, str):
+        return Rule('one of its options' + note, ('no-such-option',), (default,))
+    return Rule('an object' + note, (), (default,))
+
+
+def constraints_of(cls) -> dict:
+    """`{argument: (texts, values)}` from the optional class attribute `constraints`.
+
+    `constraints = {text: {argument: values}}` declares what the `Param`s cannot say, such as
+    'sigma_min < sigma_max' or 'Q is skew-symmetric': each of the `values` must be refused with
+    the other arguments at their defaults (and is therefore no good probe).
+    """
+    arguments = [a.name for a in _arguments(cls)]
+    out = {}
+    for text, refused in getattr(cls, 'constraints', {}).items():
+        for name, values in refused.items():
+            if name not in arguments:
+                raise ValueError(
+                    f"{cls.__qualname__}.constraints[{text!r}] names {name!r}, "
+                    f"which is not an argument of {cls.__qualname__}"
+                )
+            if not isinstance(values, (tuple, list)):
+                raise ValueError(
+                    f"{cls.__qualname__}.constraints[{text!r}][{name!r}] must be a tuple"
+                )
+            texts, bad = out.setdefault(name, ([], []))
+            texts.append(text)
+            bad.extend(values)
+    return out
+
+
+def _constrained(rule: Rule, texts, refused) -> Rule:
+    "`rule` with the `refused` values of declared constraints added to its bad probes."
+    if not texts:
+        return rule
+    keys = {_key(v) for v in refused}
+    good = tuple(v for v in rule.good if _key(v) not in keys)
+    return Rule(f"{rule.text}; {'; '.join(texts)}", _unique(rule.bad + tuple(refused)), good)
+
+
+def constructor_rules(cls, fixed: dict | None = None) -> dict:
+    """`{argument: Rule}` for the constructor of process `cls`; the arguments in `fixed` (a
+    variant's) are not probed."""
+    fixed = fixed or {}
+    constraints = constraints_of(cls)
+    rules = {}
+    for argument in _arguments(cls):
+        name = argument.name
+        if name in fixed:
+            rules[name] = Free(f'set by the variant: {fixed[name]!r}')
+            continue
+        param = cls.params.get(name)
+        rule = param_rule(param) if param is not None else derived_rule(argument)
+        rules[name] = _constrained(rule, *constraints.get(name, ((), ())))
+    return rules
+
+
+def small_kwargs(cls) -> dict:
+    """Integer constructor arguments (declared, or by their default) above `SMALL`, cut to it
+    within their range."""
+    out = {}
+    for argument in _arguments(cls):
+        param = cls.params.get(argument.name)
+        integer = param.integer if param is not None else type(argument.default) is int
+        default = param.default if param is not None else argument.default
+        if integer and isinstance(default, int) and default > SMALL:
+            lo = param.lo if param is not None and param.lo is not None else SMALL
+            hi = param.hi if param is not None and param.hi is not None else SMALL
+            out[argument.name] = int(min(max(SMALL, lo), hi))
+    return out
+
+
+def _shared() -> dict:
+    "Rules of method options by their name: one name, one meaning, whichever process takes it."
+    return {
+        'steps': Int(1, note='network evaluations or integration steps', good=(2,)),
+        'repeats': Int(1, note='Monte Carlo repeats', good=(1,)),
+        'levels': Int(2, note='levels of discrete data', good=(256,)),
+        'bins': Int(2, note='deprecated alias of levels', good=(256,)),
+        'xrange': Rule(
+            'a pair (lo, hi) with lo < hi: the range of discrete data (discrete=True)',
+            ((1.0, -1.0),),
+            ((-1.0, 1.0),),
+            context=(('discrete', True),),
+        ),
+        'unit': Choice('nats', 'bpd'),
+        'base': Rule(
+            "None, 'normal', 'data' or a GaussianBase: the Gaussian reference of I-MMSE",
+            ('gauss',),
+            ('normal', 'data'),
+        ),
+        'seed': _SEED,
+        'exact_trace': Free('None (exact for d <= 4), True or False'),
+    }
+
+
+def _contract(process, method: str) -> dict:
+    "Rules of the arguments that the `DiffusionProcess` contract gives `method`."
+    import torch
+
+    x0 = _bad_x(
+        (torch.full((4, 2), 1.5), torch.full((4, 2), -0.1)) if process.domain == 'box' else ()
+    )
+    if process.domain == 'box':
+        x0 = Rule(x0.text + ' inside the box [0, 1]^d', x0.bad, x0.good, x0.names)
+    if method == 'sample':
+        return dict(
+            model=Free(_MODEL),
+            shape=Rule(
+                '(n, d) or (n, C, H, W) with n >= 1', ((-1, 2), (0, 2), (4,), 'abc'), ((1, 2),)
+            ),
+            steps=Int(1, good=(1, 2)),
+            y=Rule('None, a label, or int labels of shape (n,)', ([0, 1, 2],), (None,)),
+            guidance=Real(0, note='> 0 needs labels y'),
+            sampler=Choice(*process.samplers, bad=('no-such-sampler',)),
+            return_path=Rule('True / False', (), (True, False)),
+            options=Free("the chosen sampler's own keyword arguments; others are refused by name"),
+        )
+    if method == 'q_sample':
+        return dict(
+            x0=Free(_X + ' (shape checked by `loss` / `fit`)'),
+            t=Rule(
+                'times in [0, 1]: a number or shape (n,)',
+                (torch.zeros(3),),
+                (0.5, torch.full((16,), 0.25)),
+            ),
+            noise=Free('None (drawn) or a tensor shaped like x0'),
+        )
+    return dict(model=Free(_MODEL), x0=x0, y=Free('None or int labels of shape (n,)'))
+
+
+def method_rules(process, method: str) -> dict:
+    """`{argument: Rule}` of `process.method`: the contract's arguments, then by name.
+
+    An option beyond the contract takes the rule of its name (`_shared`: `steps`, `levels`, ...),
+    else the process's own `Param` of that name (a method default of None adds None: 'the
+    process's own'), else a rule derived from its default and annotation.
+    """
+    cls, contract, shared = type(process), _contract(process, method), _shared()
+    arguments = _arguments(getattr(cls, method))
+    names = {a.name for a in arguments}
+    rules = {}
+    for argument in arguments:
+        name = argument.name
+        if name in contract:
+            rule = contract[name]
+        elif name in shared:
+            rule = shared[name]
+        elif name in cls.params:
+            rule = param_rule(cls.params[name])
+            if argument.default is None and None not in rule.good:
+                rule = Rule(
+                    f"{rule.text}; or None (the process's own)", rule.bad, rule.good + (None,)
+                )
+        else:
+            rule = derived_rule(argument)
+        context = tuple((k, v) for k, v in rule.context if k in names)
+        rules[name] = Rule(rule.text, rule.bad, rule.good, rule.names, context)
+    return rules
+
+
+def process_methods(cls) -> tuple:
+    "The contract's methods that `cls` takes user input through: `nll` only where it defines one."
+    from difflab.core import DiffusionProcess
+
+    return tuple(m for m in _METHODS if m != 'nll' or cls.nll is not DiffusionProcess.nll)
+
+
+def _probe_data(process):
+    "16 points of 2D data in the process's domain: 8-bit values in [-1, 1], or the unit box."
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    if process.domain == 'box':
+        return torch.rand(16, 2, generator=g)
+    return torch.randint(0, 256, (16, 2), generator=g) / 127.5 - 1
+
+
+def _zero(x, c, y=None):
+    import torch
+
+    return torch.zeros_like(x)
+
+
+def process_entries() -> dict:
+    """`{key: (target, run, rules)}` for every registered process, generated from its declarations.
+
+    Each spec of `process_specs()` (a process or one of its `variants`) is a constructor entry,
+    run with the other arguments at their defaults; each process's `sample`, `loss`, `q_sample`
+    and (where defined) `nll` is an entry `name.method`, run on its default spec with small
+    integer sizes (`small_kwargs`), a zero network and 16 points of data in its domain.
+    """
+    import torch
+    from difflab.core import default_spec, make_process, process_specs, processes
+
+    out = {}
+    for spec, (cls, kwargs) in process_specs().items():
+        out[spec] = (cls, _call(cls, **kwargs), constructor_rules(cls, kwargs))
+    for name, cls in processes().items():
+        process = make_process(default_spec(name), **small_kwargs(cls))
+        x0 = _probe_data(process)
+        for method in process_methods(cls):
+            rules = method_rules(process, method)
+            fast = {k: v for k, v in _FAST.items() if k in rules}
+            base = dict(
+                sample=dict(model=_zero, shape=(4, 2), steps=2),
+                loss=dict(model=_zero, x0=x0),
+                q_sample=dict(x0=x0, t=torch.full((16,), 0.5)),
+            ).get(method, dict(model=_zero, x0=x0, **fast))
+            run = _call(getattr(process, method), **base)
+            out[f'{name}.{method}'] = (getattr(cls, method), run, rules)
+    return out
+
+
+# %% ../nbs/90_reliability.ipynb #c0f1a005
+def _normalized(cls, kwargs: dict) -> tuple:
+    "The full constructor arguments of `cls(**kwargs)` as a comparable key (defaults filled in)."
+    bound = inspect.signature(cls).bind(**kwargs)
+    bound.apply_defaults()
+    return (cls, repr(sorted(bound.arguments.items(), key=lambda kv: kv[0])))
+
+
+def process_cases() -> dict:
+    """`{label: (spec, kwargs)}`: what the property tests run, as `make_process(spec, **kwargs)`.
+
+    Every spec of `process_specs()` with `small_kwargs`, then each other value of each choice or
+    flag `Param` of a process (on its default spec), one at a time, labelled `name[arg=value]`.
+    """
+    from difflab.core import default_spec, process_specs, processes
+
+    out, seen = {}, set()
+
+    def add(label, spec, cls, kwargs):
+        key = _normalized(cls, {**process_specs()[spec][1], **kwargs})
+        if key not in seen:
+            seen.add(key)
+            out[label] = (spec, kwargs)
+
+    for spec, (cls, _) in process_specs().items():
+        add(spec, spec, cls, small_kwargs(cls))
+    for name, cls in processes().items():
+        spec = default_spec(name)
+        for arg, param in cls.params.items():
+            values = param.choices or ((True, False) if isinstance(param.default, bool) else ())
+            for value in values:
+                if value != param.default:
+                    add(f'{name}[{arg}={value}]', spec, cls, {**small_kwargs(cls), arg: value})
+    return out
+
+
+# %% ../nbs/90_reliability.ipynb #c0f1a007
+@dataclass(frozen=True)
+class Extreme:
+    """Values at the edge of a parameter's range worth running, why they are hard, and toy data to
+    train on there."""
+
+    values: tuple
+    why: str
+    data: tuple = (('moons', {}),)  # (toy2d name, options) pairs; box-domain processes use 'box'
+    train: bool = True  # the short training runs include it
+    full_steps: bool = False  # the value is a number of steps: the samplers also run that many
+
+
+EXTREMES = {
+    'alpha': Extreme(
+        (1.1,),
+        'heavy tails: noise and data of infinite variance',
+        (('sas_grid', {'alpha': 1.1}), ('student_t', {'df': 1.1})),
+    ),
+    'T': Extreme(
+        (1, 10_000),
+        'one step for the whole schedule, or ten thousand tiny ones',
+        train=False,
+        full_steps=True,
+    ),
+    'sigma_min': Extreme((1e-4,), 'a heat kernel 1e-4 wide against the walls of the box'),
+    't_min': Extreme((1e-3,), 'covariances of order t^3, below float32 resolution'),
+}
+
+
+EXTREME_TIMES = (
+    0.0,
+    1e-4,
+    1e-3,
+    0.5,
+    1.0,
+)  # 1/T at T = 10,000; t_min and t_min / 10 at t_min = 1e-3
+
+
+def extreme_cases(small: bool = True) -> list:
+    """`(label, spec, parameter, kwargs)`: every spec of `process_specs()` at each value in
+    `EXTREMES` of each parameter its constructor takes (a parameter is found by its name: one
+    name, one meaning); with `small`, the other integer sizes cut to `SMALL`. Build with
+    `make_process(spec, **kwargs)`."""
+    from difflab.core import process_specs
+
+    out = []
+    for spec, (cls, fixed) in process_specs().items():
+        names = {a.name for a in _arguments(cls)}
+        for key, extreme in EXTREMES.items():
+            if key not in names or key in fixed:
+                continue
+            for value in extreme.values:
+                kwargs = {**(small_kwargs(cls) if small else {}), key: value}
+                out.append((f'{spec}[{key}={value:g}]', spec, key, kwargs))
+    return out
+
+
+def extreme_data(process, key: str, n: int, seed: int = 0, which: int = 0):
+    """`n` points of toy data for `process` at the extreme `key`: the unit box for a box domain,
+    else `EXTREMES[key].data[which]`."""
+    from difflab.data import toy2d
+
+    if process.domain == 'box':
+        return toy2d('box', n, seed=seed)
+    name, options = EXTREMES[key].data[which]
+    return toy2d(name, n, seed=seed, **options)
