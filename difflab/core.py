@@ -333,6 +333,7 @@ class DiffusionProcess:
     domain = 'real'  # where the data lives: one of DOMAINS
     params = {}  # constructor parameters: {name: Param}
     variants = {}  # ready-made configurations: {label: constructor keyword arguments}
+    constraints = {}  # rules across parameters: {'sigma_min < sigma_max': {argument: bad values}}
     samplers = ()  # names of sampler generators `sample_<name>`, the first is the default
     default_steps = 100  # sampling steps when `steps=None`
     likelihood_note = "this process has no tractable likelihood in difflab"

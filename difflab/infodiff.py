@@ -185,6 +185,7 @@ class InfoDiffusion(GaussianPath):
         'clip': Param(4.0, lo=0, hi=30, lo_open=True, ui=(1, 10), doc='window loc -+ clip scale'),
         'base': Param(None, ui=None, doc='a GaussianBase for loss and nll (None: N(0, I))'),
     }
+    constraints = {'loc -+ clip * scale inside [-40, 40]': {'loc': (40.0, -40.0), 'clip': (30.0,)}}
     likelihood_note = "exact by I-MMSE: -log p(x) = -log p_G(x) + 1/2 int (mse - mse_G) dlogsnr"
 
     def __init__(self, loc=0.0, scale=2.0, clip=4.0, base=None):

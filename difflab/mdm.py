@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from . import metrics
 from .core import Param, call_model, check_choice, check_int, check_range, deprecated
-from .core import eval_mode
+from .core import bcast, eval_mode
 from .gaussian import GaussianPath
 
 # %% ../nbs/14_mdm.ipynb #9ae79920
@@ -430,7 +430,7 @@ def check_x0(self: MDM, x0) -> Tensor:
 def q_sample(self: MDM, x0: Tensor, t: Tensor, noise=None):
     "Draw `u_t = E_t u_0 + L_t eps` given data `x0`; returns `(u_t, eps)`, both state-shaped."
     z0 = self._to_latent(self.check_x0(x0))[0]
-    t = torch.as_tensor(t, device=z0.device).expand(z0.shape[0])
+    t = bcast(t, z0).reshape(-1).expand(z0.shape[0])  # a number or shape (n,); else names t
     t_unique, inverse = torch.unique(t.to(_f64), return_inverse=True)  # one transition per time
     E, S = self._expm(self.int_beta(t_unique), self.hybrid)
     E, L = E.to(z0.dtype)[inverse], safe_cholesky(S).to(z0.dtype)[inverse]

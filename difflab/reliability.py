@@ -637,24 +637,10 @@ _INT = ('0.5', '1.5', '2.5', '8.5')  # the non-integer probe of Int(lo) is lo + 
 
 GAPS = (
     Gap(
-        'mdm.q_sample.t',
-        ('tensor(3,):float32:0',),
-        'times t of the wrong shape fail in expand (RuntimeError) instead of naming t',
-        '14_mdm',
-    ),
-    Gap(
         'reflected.q_sample.t',
         ('0.5',),
         "a number t fails ('float' object has no attribute 'to'); the contract takes a number",
         '13_reflected',
-        'good',
-    ),
-    Gap(
-        'infodiff.loc infodiff.clip',
-        ('-40', '40', '30'),
-        'the Params allow these ends, but the window loc -+ clip * scale must lie in [-40, 40]:'
-        ' declare it as a constraint, e.g. {"loc": (40.0, -40.0), "clip": (30.0,)}',
-        '15_infodiff',
         'good',
     ),
 )
