@@ -66,7 +66,8 @@ html_theme = 'furo'                        # system fonts only: nothing fetched 
 html_title = project
 html_static_path = [str(ROOT / '.venv' / 'docs-assets' / 'static'), str(ROOT / 'docs' / 'static')]
 html_css_files = ['difflab.css']
-html_js_files = [('widgets_mathjax.js', {'defer': 'defer'})]   # MathJax 2 API for the widget manager
+html_js_files = [('widgets_mathjax.js', {'defer': 'defer'}),    # MathJax 2 API for the widget manager
+                 ('search_maths.js', {'defer': 'defer'})]      # maths in search results typeset
 html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None

@@ -36,3 +36,8 @@ def browser():
         b.close()
     finally:
         playwright.stop()
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that use `browser` run last (stable order otherwise): from the first browser test to the end of the session
+    Playwright's sync API keeps an asyncio loop running in this process, and `asyncio.run` in a later test would fail."""
+    items.sort(key=lambda item: 'browser' in getattr(item, 'fixturenames', ()))

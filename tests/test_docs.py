@@ -302,6 +302,11 @@ def test_one_browser_per_session():
     fixtures = [p.name for p in (ROOT / 'tests').glob('test_*.py') if re.search(r'def browser\(', p.read_text())]
     assert not starts and not fixtures, (starts, fixtures)
 
+def test_browser_tests_run_last(request):
+    "After the first browser test Playwright's asyncio loop runs until the session ends: no other test may follow one."
+    uses = ['browser' in getattr(item, 'fixturenames', ()) for item in request.session.items]
+    assert uses == sorted(uses)
+
 # ------------------------------------------------------------------------------------------ browser
 class Server:
     "python -m http.server on 127.0.0.1 and a free port, stopped by its PID."
@@ -388,6 +393,11 @@ def test_site_in_browser(site, built, browser, artifacts):
         page = pg.open('search.html?q=diffusion')
         page.wait_for_selector('#search-results ul.search li', timeout=20000)
         assert page.locator('#search-results ul.search li').count() > 0
+        page.wait_for_function("() => /Search finished/.test(document.getElementById('search-results').innerText)",
+                               timeout=60000)
+        page.wait_for_function(f'() => ({RAW_TEX_JS})().length === 0', timeout=20000)   # quotes' maths typeset
+        assert page.locator('#search-results mjx-container').count() > 0
+        assert page.evaluate("() => document.querySelectorAll('mjx-merror').length") == 0
         page.screenshot(path=str(artifacts / 'docs_search.png'))
         page = pg.open('api/difflab.dlpm.html#difflab.dlpm.DLPM')
         page.screenshot(path=str(artifacts / 'docs_api.png'))

@@ -271,7 +271,7 @@ def build(clean=False, jobs=None, with_api=True, quarto=True):
     if 'index' not in dict(pages).values():     # no nbs/index.ipynb: a plain home page from settings.ini
         wanted.add(src / 'index.md')
         _write(src / 'index.md', f'# {CFG.title}\n\n{CFG.description}\n{toc}')
-    if with_api: _write(src / 'api' / 'index.rst', api_index(sorted(SYMS, key=lambda m: (m not in modules, m))))
+    if with_api: _write(src / 'api' / 'index.rst', api_index([m for m in modules if m in SYMS] + sorted(set(SYMS) - set(modules))))
     for f in src.glob('**/*'):      # pages whose notebook is gone (api/ is autosummary's)
         if f.is_file() and f.suffix in ('.ipynb', '.md', '.json') and f not in wanted: f.unlink()
     _write(src / '_lessons.json', json.dumps(lessons_index(src, pages, modules) if with_api else {}, indent=1))
