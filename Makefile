@@ -63,8 +63,9 @@ lint: dev-install
 	$(BIN)/ruff check difflab
 	$(BIN)/python tools/format_nbs.py --check
 
-## make docs: the site in _docs/ (Sphinx + myst-nb fed by nbdev's processors; see docs/README.md). Notebooks are not
-## executed; MathJax, the widget manager and fonts are fetched once from the npm registry, then the build is offline.
+## make docs: the site in _docs/ (Sphinx + myst-nb fed by nbdev's processors, API by autodoc/autosummary, source by
+## viewcode; see docs/README.md). Notebooks are not executed; MathJax, the widget manager and fonts are fetched once
+## from the npm registry, then the build is offline.
 docs: dev-install
 	$(BIN)/python tools/docs_assets.py
 	$(BIN)/python tools/build_docs.py

@@ -4,6 +4,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / 'test-artifacts'
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 @pytest.fixture(scope='session')
 def root(): return ROOT
@@ -15,3 +18,26 @@ def artifacts():
 
 @pytest.fixture(scope='session')
 def venv_python(): return str(Path(sys.executable))
+
+@pytest.fixture(scope='session')
+def browser():
+    """Debian's headless chromium driven by Playwright, one per test session and shared by every browser test.
+
+    Playwright's sync API runs its own event loop for as long as it is started: a second `sync_playwright()` in the
+    same process (one per test file) fails with "Playwright Sync API inside the asyncio loop". So there is one.
+    """
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f'{CHROMIUM} not found: browser tests skipped (as root: `make browser` or apt-get install chromium)')
+    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright (pip) missing: pip install playwright')
+    playwright = sync_api.sync_playwright().start()
+    try:
+        b = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield b
+        b.close()
+    finally:
+        playwright.stop()
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that use `browser` run last (stable order otherwise): from the first browser test to the end of the session
+    Playwright's sync API keeps an asyncio loop running in this process, and `asyncio.run` in a later test would fail."""
+    items.sort(key=lambda item: 'browser' in getattr(item, 'fixturenames', ()))

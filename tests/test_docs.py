@@ -1,19 +1,27 @@
-"""The docs site: `tools/build_docs.py` builds `_docs/` offline (Sphinx + myst-nb fed by nbdev's processors), and the
-pages work in a real browser (Debian's headless chromium driven by Playwright): no console errors, no request
-leaving 127.0.0.1, maths typeset by the site's own MathJax, figures decoded, search answering, animations and
-widget snapshots alive. A small fixture notebook (maths, figure, `to_jshtml` animation, widget state, hidden and
-exported cells) is built into a second site so every output kind is checked even before the lessons store theirs.
-Screenshots are kept in test-artifacts/.
+"""The docs site: `tools/build_docs.py` builds `_docs/` offline (Sphinx + myst-nb fed by nbdev's processors; API pages
+by autodoc/autosummary, source pages by viewcode), and the pages work in a real browser (Debian's headless chromium
+driven by Playwright, the session's one browser from conftest.py): on EVERY page no console error, no request
+leaving 127.0.0.1, no TeX left unrendered and no MathJax error, figures decoded; search answers, animations and
+widget snapshots are alive. A crawler reads every page: no dangling link or anchor, no repeated id, no link to a
+host that is not real. A small fixture notebook (maths written the ways that broke, figure, `to_jshtml` animation,
+widget state, hidden and exported cells) is built into a second site so every output kind is checked even before
+the lessons store theirs. Screenshots are kept in test-artifacts/.
 """
-import base64, io, os, re, shutil, socket, subprocess, sys, time
+import base64, importlib, inspect, io, os, posixpath, re, shutil, socket, subprocess, sys, time
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / '_docs'
-CHROMIUM = '/usr/bin/chromium'
-FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync']
+# External links the site may hold: well-known references (papers) and the theme's credits. settings.ini's doc_host
+# and git_url are placeholders (no public site or repository exists yet), so they are not in this list.
+EXTERNAL_OK = ('https://arxiv.org/', 'https://doi.org/', 'https://openreview.net/', 'https://proceedings.neurips.cc/',
+               'https://proceedings.mlr.press/', 'https://jmlr.org/', 'https://www.sphinx-doc.org/',
+               'https://pradyunsg.me', 'https://github.com/pradyunsg/furo')
+# TeX that MathJax did not (or will not) typeset, in the text of a page
+RAW_TEX = re.compile(r'\$\$|\\\(|\\\[|\$\\[A-Za-z]')
 
 def _run(args, **kw):
     r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, **kw)
@@ -72,6 +80,10 @@ def _fixture_nb(path):
         M('# Fixture page\n\n> Every output kind the docs must render'),
         M('Inline $\\bar\\alpha_t = \\prod_{s\\le t}(1-\\beta_s)$ and display\n\n$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + '
           '\\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$$'),
+        # maths written the ways that broke the site: a display block whose lines start with `+ ` / `- ` (read as a
+        # list, its backslashes eaten), inline maths over a line break, and LaTeX's own delimiters
+        M('The bound\n$$-\\log p(x_0) \\le \\mathrm{KL}\\big(q\\,\\|\\,p\\big)\n+ \\sum_k L_k\n- \\mathbb E_q \\log p(x_0)$$\n'
+          'and inline $a\n+ b$ across a line, then \\(\\tfrac12\\) and \\[\\int_0^1 f\\,dt\\].'),
         C('#| hide\nSECRET_HIDDEN_CELL = 1'),
         C('from difflab.core import bcast\nshow_doc(bcast)'.split('\n', 1)[1]),
         C('plt.plot([0, 1])', outputs=[O('display_data', data={'image/png': png, 'text/plain': '<Figure>'})]),
@@ -96,18 +108,74 @@ def fixture_site(tmp_path_factory):
     _run(['tools/build_docs.py', '--nbs', d / 'nbs', '--out', d / 'site', '--build', d / 'build', '--no-api'], timeout=600)
     return d / 'site'
 
-# ------------------------------------------------------------------------------------------ static checks
-def _html_pages(root): return [p for p in root.rglob('*.html') if '_static' not in p.parts]
+# ------------------------------------------------------------------------------------------ crawler
+def _html_pages(root): return sorted(p for p in root.rglob('*.html') if '_static' not in p.parts)
 
-def test_every_notebook_is_a_page_in_reading_order(site, built):
-    bd, rels = _bd(), built
-    assert rels and (rels[0].name == 'index.ipynb' or not (ROOT / 'nbs' / 'index.ipynb').exists())
-    for rel in rels: assert (site / f'{bd.page_of(rel)}.html').exists(), rel
-    # the sidebar lists them in the same order
-    side = re.search(r'<div class="sidebar-tree">(.*?)</div>', (site / 'index.html').read_text(), re.S).group(1)
-    hrefs = [h for h in re.findall(r'href="([^"#]+)\.html"', side)]
-    lessons = [bd.page_of(r) for r in rels if r.name != 'index.ipynb']
-    assert [h for h in hrefs if h in lessons] == lessons
+class _Page(HTMLParser):
+    "One HTML page: its ids (and repeats), its links, and text outside code/maths that still holds TeX."
+    VOID = {'area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'source', 'track', 'wbr'}
+    QUIET = {'code', 'pre', 'script', 'style', 'textarea', 'svg'}
+    def __init__(self, path):
+        super().__init__(convert_charrefs=True)
+        self.ids, self.repeated, self.links, self.tex, self.stack = set(), [], [], [], []
+        self.feed(path.read_text(encoding='utf-8', errors='replace')); self.close()
+    def handle_starttag(self, tag, attrs, void=False):
+        a = dict(attrs)
+        if a.get('id') is not None:
+            if a['id'] in self.ids: self.repeated.append(a['id'])
+            self.ids.add(a['id'])
+        if tag == 'a' and a.get('name'): self.ids.add(a['name'])
+        for k in ('href', 'src'):
+            if a.get(k) and tag in ('a', 'link', 'img', 'script', 'iframe', 'source'): self.links.append((tag, a[k]))
+        if tag not in self.VOID and not void:
+            self.stack.append(tag in self.QUIET or 'math' in (a.get('class') or '').split())
+    def handle_startendtag(self, tag, attrs): self.handle_starttag(tag, attrs, void=True)
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self.stack: self.stack.pop()
+    def handle_data(self, data):
+        if not any(self.stack) and RAW_TEX.search(data): self.tex.append(' '.join(data.split())[:160])
+
+def crawl(site):
+    "Every page of `site` read once: {page (posix, site-relative): _Page}."
+    return {p.relative_to(site).as_posix(): _Page(p) for p in _html_pages(site)}
+
+def link_problems(site, pages):
+    "Dangling internal links and anchors, external links to hosts that are not known references; and counts."
+    bad, n = [], {'internal': 0, 'anchors': 0, 'external': 0}
+    for page, parsed in pages.items():
+        for tag, href in parsed.links:
+            u = urlsplit(href)
+            if u.scheme in ('mailto', 'javascript', 'data', 'blob'): continue
+            if u.scheme or href.startswith('//'):
+                n['external'] += 1
+                if not href.startswith(EXTERNAL_OK): bad.append(f'{page}: external link {href}')
+                continue
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(page), unquote(u.path))) if u.path else page
+            if u.path.endswith('/') or (site / target).is_dir(): target = posixpath.join(target, 'index.html')
+            n['internal'] += 1
+            if not (site / target).is_file(): bad.append(f'{page}: <{tag}> {href} -> missing {target}'); continue
+            if u.fragment and target.endswith('.html'):
+                n['anchors'] += 1
+                if unquote(u.fragment) not in pages[target].ids: bad.append(f'{page}: {href} -> no id in {target}')
+    return bad, n
+
+@pytest.fixture(scope='session')
+def pages(site): return crawl(site)
+
+def test_links_anchors_and_ids(site, pages, fixture_site):
+    "No dangling link or anchor, no repeated id, no external host but known references: on every page of both sites."
+    bad, n = link_problems(site, pages)
+    fix = crawl(fixture_site)
+    bad += [f'fixture: {b}' for b in link_problems(fixture_site, fix)[0]]
+    bad += [f'{p}: id {i!r} repeated' for site_pages in (pages, fix) for p, x in site_pages.items() for i in x.repeated]
+    print(f'crawled {len(pages)} pages: {n}')
+    assert n['internal'] > 1000 and n['anchors'] > 300, n
+    assert not bad, f'{len(bad)} problems:\n' + '\n'.join(bad[:40])
+
+def test_no_unrendered_tex_in_html(pages, fixture_site):
+    "No page holds TeX outside code and the maths elements MathJax typesets (e.g. `$$` read as text)."
+    bad = [f'{p}: {t}' for site_pages in (pages, crawl(fixture_site)) for p, x in site_pages.items() for t in x.tex]
+    assert not bad, '\n'.join(bad[:20])
 
 def test_no_cdn_assets(site):
     "Every script, stylesheet, icon and font the pages load is served from the site itself."
@@ -115,36 +183,97 @@ def test_no_cdn_assets(site):
     for p in _html_pages(site):
         h = p.read_text(encoding='utf-8', errors='replace')
         for m in re.finditer(r'<(script|link|img|iframe|source)\b[^>]*?\b(src|href)\s*=\s*["\']((?:https?:)?//[^"\']+)', h):
-            if m.group(1) == 'link' and re.search(r'rel=["\'](canonical|next|prev)', m.group(0)): continue
             bad.append(f'{p.relative_to(site)}: {m.group(3)}')
         if 'cdn.jsdelivr' in h or 'cdnjs.cloudflare' in h or 'unpkg.com' in h or 'maxcdn' in h: bad.append(f'{p}: CDN host named')
     assert not bad, '\n'.join(bad[:20])
 
+# ------------------------------------------------------------------------------------------ API pages
+def _documented_name(key):
+    """Where autodoc documents the symbol `key` of nbdev's index (a method patched in from another module lives with
+    its class): its dotted name and its module."""
+    parts = key.split('.')
+    for i in range(len(parts) - 1, 0, -1):
+        try: obj = importlib.import_module('.'.join(parts[:i]))
+        except ImportError: continue
+        owner = None
+        for a in parts[i:]: owner, obj = obj, inspect.getattr_static(obj, a)
+        if isinstance(owner, type): return f'{owner.__module__}.{owner.__qualname__}.{parts[-1]}', owner.__module__
+        return key, '.'.join(parts[:i])
+    return key, None
+
 def test_api_entry_for_every_exported_symbol(site):
+    "Each public symbol of nbdev's index has an entry (autodoc's id) on its module's page, which links to the lesson."
     bd = _bd()
-    syms = bd.modidx()
-    missing = []
-    for mod, d in syms.items():
-        page = site / 'api' / f"{mod.split('.', 1)[1].replace('.', '/')}.html"
+    syms = {}
+    exec((ROOT / 'difflab' / '_modidx.py').read_text(), syms)
+    missing, n = [], 0
+    for mod, d in syms['d']['syms'].items():
+        page = site / 'api' / f'{mod}.html'
         assert page.exists(), page
-        h = page.read_text()
-        for k, (doc, _) in d.items():
-            if not bd._public(k.split('.', 2)[2]): continue
-            anchor = doc.partition('#')[2]
-            if f'id="{anchor}"' not in h: missing.append(k)
-        assert 'href="../src/' in h and 'github.com' in h.lower()
-    assert not missing, f'no API entry for {missing[:20]}'
+        assert 'github.com/difflab' not in page.read_text() and 'href="../_modules/' in page.read_text()
+        for key in d:
+            short = key.split('.', 2)[2]
+            private = [p for p in short.split('.') if p.startswith('_') and not (p.endswith('__') and p[:2] == '__')]
+            if private or (short.endswith('__') and not short.endswith('.__call__')): continue   # dunders: __call__
+            name, home = _documented_name(key)
+            n += 1
+            if f'id="{name}"' not in (site / 'api' / f'{home}.html').read_text(): missing.append(name)
+    assert n > 300 and not missing, f'{len(missing)} of {n} symbols without an API entry: {missing[:20]}'
+    lesson = (site / 'api' / 'difflab.ddpm.html').read_text()
+    assert 'href="../ddpm.html"' in lesson and re.search(r'href="\.\./ddpm\.html#[\w-]+"', lesson)
+
+def test_api_entry_shows_parameters(site):
+    "A class entry is its docstring and the signature of __init__, with every parameter and its type listed."
+    h = (site / 'api' / 'difflab.dlpm.html').read_text()
+    entry = h[h.index('id="difflab.dlpm.DLPM"'):]
+    entry = entry[:entry.index('</dl>')]
+    assert 'Initialize self' not in h
+    assert 'Denoising Levy probabilistic model' in entry
+    params = entry[entry.index('Parameters'):]
+    for p in ('alpha', 'T', 'loss_type', 'eta'): assert f'<strong>{p}</strong>' in params, p
+    assert 'float' in params and 'str' in params
+
+def test_docstrings_markdown_and_docments():
+    "nbdev's docstrings are markdown; a parameter's meaning written the nbdev way (docments) is listed."
+    sys.path.insert(0, str(ROOT / 'docs'))
+    conf = importlib.import_module('conf')
+    def f(x: int,  # how many draws
+          y: float = 1.0):
+        "Sum of $|x|^2$ over `x`."
+    class App:
+        class config: difflab_lessons = {'api': True, 'entries': {'m.f': 'lesson-m.f'}}
+    lines = ['Sum of $|x|^2$ over `x`.']
+    conf.process_docstring(App, 'function', 'm.f', f, {'members': True}, lines)
+    assert lines[:3] == ['.. markdown::', '', '   Sum of $|x|^2$ over `x`.']
+    assert ':param x: how many draws' in lines and ':param y:' in lines       # every parameter is listed
+    assert any(':ref:`f <lesson-m.f>`' in l for l in lines)
+    summary = ['Sum of $|x|^2$ over `x` | *args']
+    conf.process_docstring(App, 'function', 'm.f', f, {}, summary)      # autosummary's one-line summary
+    assert summary == [r'Sum of :math:`|x|^2` over `x` \| \*args']
 
 def test_lesson_pages_hide_directives_and_show_docs(site):
     core = (site / 'core.html').read_text()
     assert '#| export' not in core and '#| default_exp' not in core and '#| hide' not in core
     assert 'tag_export' in core                       # exported source stays visible in the lesson
-    assert 'id="diffusionprocess"' in core            # show_doc entry, anchor as in _modidx.py
-    assert 'href="api/core.html#bcast"' in core and 'href="src/core.html#L-' in core
+    assert 'id="core-difflab-core-diffusionprocess"' in core     # show_doc entry, the API page's "lesson" target
+    assert 'href="api/difflab.core.html#difflab.core.bcast"' in core
+    assert 'difflab.github.io' not in core and 'github.com/difflab' not in core
+
+def page_weight(page):
+    "Bytes of an HTML page plus every local script, stylesheet and image it loads (fonts and lazy assets excluded)."
+    h, seen = page.read_text(encoding='utf-8', errors='replace'), set()
+    total = page.stat().st_size
+    for m in re.finditer(r'<(script|img|link)\b[^>]*?\b(?:src|href)="([^"#?]+)[^>]*>', h):
+        u = m.group(2)
+        if u.startswith(('http:', 'https:', 'data:', '//')) or u in seen: continue
+        if m.group(1) == 'link' and 'stylesheet' not in m.group(0): continue
+        seen.add(u)
+        f = (page.parent / u).resolve()
+        total += f.stat().st_size if f.is_file() else 0
+    return total
 
 def test_page_weight(site):
-    bd = _bd()
-    ws = sorted(bd.page_weight(p) for p in _html_pages(site))
+    ws = sorted(page_weight(p) for p in _html_pages(site))
     assert ws[len(ws) // 2] <= 2_000_000, f'typical page {ws[len(ws) // 2] / 1e6:.2f} MB'
 
 def test_quarto_config_valid(site):
@@ -167,6 +296,17 @@ def test_quarto_config_valid(site):
     assert entries
     for e in entries: assert (nbs / e).exists(), f'sidebar.yml names a missing file {e}: run `make docs`'
 
+def test_one_browser_per_session():
+    "Playwright's sync API may be started once per process: every browser test uses conftest.py's `browser`."
+    starts = [p.name for p in (ROOT / 'tests').glob('test_*.py') if 'sync_' + 'playwright(' in p.read_text()]
+    fixtures = [p.name for p in (ROOT / 'tests').glob('test_*.py') if re.search(r'def browser\(', p.read_text())]
+    assert not starts and not fixtures, (starts, fixtures)
+
+def test_browser_tests_run_last(request):
+    "After the first browser test Playwright's asyncio loop runs until the session ends: no other test may follow one."
+    uses = ['browser' in getattr(item, 'fixturenames', ()) for item in request.session.items]
+    assert uses == sorted(uses)
+
 # ------------------------------------------------------------------------------------------ browser
 class Server:
     "python -m http.server on 127.0.0.1 and a free port, stopped by its PID."
@@ -180,16 +320,6 @@ class Server:
         self.url = f'http://127.0.0.1:{self.port}/'
     def stop(self):
         os.kill(self.proc.pid, 15); self.proc.wait(timeout=10)
-
-@pytest.fixture(scope='session')
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f'{CHROMIUM} not found: browser checks skipped (root: `make browser` or apt-get install chromium)')
-    sync_playwright = pytest.importorskip('playwright.sync_api', reason='playwright (pip) missing').sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 class Page:
     "A page with everything that went wrong on it recorded: console errors, page errors, failed and external requests."
@@ -214,28 +344,39 @@ class Page:
 def _imgs_ok(page):
     return page.evaluate("""() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)""")
 
+RAW_TEX_JS = """() => {
+  const re = /\\$\\$|\\\\\\(|\\\\\\[|\\$\\\\[A-Za-z]/, bad = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode())
+    if (re.test(n.data) && !n.parentElement.closest('code, pre, script, style, textarea, mjx-container'))
+      bad.push(n.data.trim().slice(0, 160));
+  return bad;
+}"""
+
 def _wait_maths(page):
-    if page.evaluate("() => document.querySelectorAll('.math, div.math, span.math').length") == 0: return 0
-    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
-    page.evaluate("() => MathJax.startup.promise")
+    "Wait for MathJax; then no TeX may be left as text and no TeX error shown. Returns the formulas typeset."
+    if page.evaluate("() => document.querySelectorAll('.math, div.math, span.math').length"):
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+        page.evaluate("() => MathJax.startup.promise")
     n = page.evaluate("() => document.querySelectorAll('mjx-container').length")
-    assert n > 0, 'maths markup present but nothing typeset'
-    errs = page.evaluate("() => document.querySelectorAll('mjx-merror').length")
+    errs = page.evaluate("() => document.querySelectorAll('mjx-merror, merror').length")
     assert errs == 0, f'{errs} TeX errors'
+    raw = page.evaluate(RAW_TEX_JS)
+    assert not raw, f'unrendered TeX: {raw[:5]}'
     return n
 
 def test_site_in_browser(site, built, browser, artifacts):
-    bd = _bd()
+    "Every page of the site, in chromium: no error, no outside request, maths typeset, images decoded."
     srv = Server(site)
     try:
         pg = Page(browser, srv.url)
-        pages = ['index.html'] + [f'{bd.page_of(r)}.html' for r in built if r.name != 'index.ipynb']
-        pages += ['api/index.html', 'api/core.html', 'src/core.html', 'genindex.html']
+        paths = [p.relative_to(site).as_posix() for p in _html_pages(site)]
         maths, imgs, shot = 0, 0, None
-        for path in pages:
+        for path in paths:
             page = pg.open(path)
             assert 'difflab' in page.title(), path
-            maths += _wait_maths(page)
+            try: maths += _wait_maths(page)
+            except AssertionError as e: raise AssertionError(f'{path}: {e}') from None
             bad = _imgs_ok(page)
             assert not bad, f'{path}: images not decoded: {bad}'
             n_img = page.evaluate("() => document.querySelectorAll('.cell_output img').length")
@@ -244,17 +385,22 @@ def test_site_in_browser(site, built, browser, artifacts):
                 page.locator('.cell_output img').first.scroll_into_view_if_needed()
                 page.screenshot(path=str(artifacts / 'docs_lesson.png')); shot = path
             assert not pg.problems, f'{path}: ' + '\n'.join(pg.problems)
-        assert maths > 0, 'no maths typeset anywhere in the site'
-        # the home page, as a reader first sees it
+        print(f'{len(paths)} pages in the browser, {maths} formulas typeset, {imgs} output images')
+        assert maths > 100 and len(paths) > 40, (maths, len(paths))
         pg.open('index.html').screenshot(path=str(artifacts / 'docs_home.png'))
+        pg.open('ddpm.html').screenshot(path=str(artifacts / 'docs_ddpm.png'))
         # search: Sphinx's offline index
         page = pg.open('search.html?q=diffusion')
         page.wait_for_selector('#search-results ul.search li', timeout=20000)
         assert page.locator('#search-results ul.search li').count() > 0
+        page.wait_for_function("() => /Search finished/.test(document.getElementById('search-results').innerText)",
+                               timeout=60000)
+        page.wait_for_function(f'() => ({RAW_TEX_JS})().length === 0', timeout=20000)   # quotes' maths typeset
+        assert page.locator('#search-results mjx-container').count() > 0
+        assert page.evaluate("() => document.querySelectorAll('mjx-merror').length") == 0
         page.screenshot(path=str(artifacts / 'docs_search.png'))
-        # the API anchor from _modidx.py lands on the entry
-        page = pg.open('core.html#bcast')
-        assert page.evaluate("() => document.getElementById('bcast') !== null")
+        page = pg.open('api/difflab.dlpm.html#difflab.dlpm.DLPM')
+        page.screenshot(path=str(artifacts / 'docs_api.png'))
         assert not pg.problems, '\n'.join(pg.problems)
         pg.close()
     finally: srv.stop()
@@ -266,11 +412,11 @@ def test_every_output_kind_in_browser(fixture_site, browser, artifacts):
         page = pg.open('fixture.html')
         text = page.inner_text('article')
         assert 'SECRET_HIDDEN_CELL' not in text and '#|' not in text
-        assert _wait_maths(page) >= 2
+        assert _wait_maths(page) >= 6       # the broken-looking ones included
         assert not _imgs_ok(page)
         assert page.evaluate("() => document.querySelectorAll('.cell_output img').length") >= 1
         # the show_doc cell became an API entry rendered from the exported module
-        assert page.locator('#bcast').count() == 1 and 'broadcasts' in text
+        assert page.locator('dl.py.function').count() == 1 and 'broadcasts' in text
         # animation: JS alive without a kernel; stepping changes the frame; Font Awesome icons from the site
         anim = page.locator('.animation').first
         anim.scroll_into_view_if_needed()

@@ -15,9 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / 'nbs' / '_widgets_app.ipynb'
 BIN = Path(sys.executable).parent
-CHROMIUM = '/usr/bin/chromium'
-FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync']
 START_S = 240          # kernel start + imports + first renders; generous for a loaded 2-core machine
 
 # ------------------------------------------------------------------------------------------ servers
@@ -50,15 +47,7 @@ class _Server:
         self.log.close()
 
 # ------------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope='module')
-def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f'{CHROMIUM} not found: browser tests skipped (as root: `make browser` or `apt-get install -y chromium`)')
-    sync_playwright = pytest.importorskip('playwright.sync_api', reason='playwright (pip) missing: pip install playwright').sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
+# `browser`: the session's one chromium (tests/conftest.py)
 
 def _new_page(browser, base):
     "A page that refuses every request not to `base` (the test must not depend on the network) and records them."
