@@ -41,7 +41,8 @@ test: dev-install browser
 	@git diff --quiet -- difflab 2>/dev/null || { echo "nbdev_export changed difflab/: run nbdev_export and commit"; git --no-pager diff --stat -- difflab; exit 1; }
 	$(MAKE) --no-print-directory lint
 	$(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not browser" tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m browser tests
 
 ## README.md is generated from nbs/index.ipynb (no Quarto needed)
 readme: dev-install

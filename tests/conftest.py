@@ -38,6 +38,16 @@ def browser():
         playwright.stop()
 
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that use `browser` run last (stable order otherwise): from the first browser test to the end of the session
-    Playwright's sync API keeps an asyncio loop running in this process, and `asyncio.run` in a later test would fail."""
+    """Tests that use `browser` are marked `browser` and run last.
+
+    Playwright's sync API keeps an asyncio loop running in its process from the first browser test
+    to the end of the session, so `make test` runs them in a pytest call of their own
+    (`-m browser`), after every other test (`-m "not browser"`).
+    """
+    for item in items:
+        if 'browser' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.browser)
     items.sort(key=lambda item: 'browser' in getattr(item, 'fixturenames', ()))
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'browser: drives headless chromium (run by a pytest call of its own)')
