@@ -237,6 +237,7 @@ def recipe_digits(cls: DDPM) -> dict:
     )
 
 
+# %% ../nbs/10_ddpm.ipynb #aa489b7f
 def load_pretrained(name: str = 'ddpm_digits', device=None, path=None):
     """A shipped pretrained model (or the file `path`): `(process, model)`, EMA weights, eval mode.
 

@@ -102,6 +102,7 @@ def x0_eps(self: GaussianPath, out: Tensor, x: Tensor, t, clip: bool = True) -> 
     return clipped, (x - a * clipped) / s
 
 
+# %% ../nbs/08_gaussian.ipynb #7aa06077
 @patch
 def eps_model(self: GaussianPath, model):
     "`model` as an epsilon-predictor `f(x, c, y=None)`, whatever this process's networks predict."
@@ -146,6 +147,7 @@ def _reverse(process, f, shape, steps, device, dtype, eta: float, variance: str 
         yield x
 
 
+# %% ../nbs/08_gaussian.ipynb #8e2cc696
 @patch
 def sample_ddim(self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32, eta=None):
     """DDIM (Song et al. 2021a): deterministic for `eta = 0`; `steps` network evaluations.
@@ -186,20 +188,6 @@ def solver_range(steps: int) -> tuple:
     return (-9.0 - wider, 6.0 + wider)
 
 
-def _logsnr_range(value, steps: int) -> tuple:
-    "`value` checked as a pair `(lo, hi)` of finite log-SNRs with `lo < hi`; `None`: the default."
-    if value is None:
-        return solver_range(steps)
-    msg = f'logsnr_range must be a pair (lo, hi) of log-SNRs with lo < hi, got {value!r}'
-    try:
-        lo, hi = (float(check_range('logsnr_range', v)) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(msg) from None
-    if not lo < hi:
-        raise ValueError(msg)
-    return lo, hi
-
-
 @patch
 def time_grid(self: GaussianPath, count: int, grid='logsnr', logsnr_range=None) -> Tensor:
     """`count` times from the noisy to the clean end of the solvers' range (float64).
@@ -224,6 +212,21 @@ def time_grid(self: GaussianPath, count: int, grid='logsnr', logsnr_range=None) 
     return t_lo + frac * (t_hi - t_lo)
 
 
+# %% ../nbs/08_gaussian.ipynb #ba7c5c88
+def _logsnr_range(value, steps: int) -> tuple:
+    "`value` checked as a pair `(lo, hi)` of finite log-SNRs with `lo < hi`; `None`: the default."
+    if value is None:
+        return solver_range(steps)
+    msg = f'logsnr_range must be a pair (lo, hi) of log-SNRs with lo < hi, got {value!r}'
+    try:
+        lo, hi = (float(check_range('logsnr_range', v)) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(msg) from None
+    if not lo < hi:
+        raise ValueError(msg)
+    return lo, hi
+
+
 def _levels(process, steps: int, grid, final, logsnr_range) -> list:
     "The `steps + 1` levels a solver visits; `None` stands for clean data."
     final = check_choice('final', final, FINALS)
@@ -243,7 +246,7 @@ def sample_dpm_solver(
     self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32,
     grid='logsnr', final='denoise', logsnr_range=None, order=2,
 ):  # fmt: skip
-    """DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2): `steps` network evaluations, one per step.
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): `steps` network evaluations, one per step.
 
     With `ell = log(a / sigma)`, `h = ell_s - ell_t` and `r = h_prev / h`:
     `x_s = (sigma_s / sigma_t) x_t - a_s (exp(-h) - 1) D`, `D = (1 + 1/2r) x0_t - (1/2r) x0_prev`
@@ -281,9 +284,10 @@ def sample_heun(
     """Heun's method on the probability-flow ODE (Karras et al. 2022, Algorithm 1).
 
     In `x_hat = x / a`, `sigma_hat = sigma / a`: Euler `x_hat' = x_hat + dsigma_hat eps_hat`, then
-    `x_hat_s = x_hat + dsigma_hat (eps_hat + eps_hat') / 2`. At most `steps` network evaluations:
-    `ceil(steps / 2)` steps, each two evaluations except an Euler step (one) to clean data or
-    when one evaluation is left. Levels from `time_grid(ceil(steps / 2) + 1, grid, ...)`.
+    `x_hat_s = x_hat + dsigma_hat (eps_hat + eps_hat') / 2`. `ceil(steps / 2)` steps on the levels
+    `time_grid(ceil(steps / 2) + 1, grid, logsnr_range)`; each costs two network evaluations except
+    an Euler step (one): the step to clean data (`final='denoise'`), or the last step when `steps`
+    is odd (`final='none'`). So `steps` evaluations, or `steps - 1` for even `steps` with 'denoise'.
     """
     budget = check_int('steps', steps, 1)
     levels = _levels(self, (budget + 1) // 2, grid, final, logsnr_range)
