@@ -555,7 +555,7 @@ def _diffusers_sample(scheduler, oracle, noise: Tensor, steps: int, T: int) -> T
 
 # %% ../nbs/40_bench.ipynb #fb35458b
 def bench_diffusers(
-    steps=(5, 10, 20, 50), n: int = 20000, seeds: int = 4, out=print
+    steps=(5, 10, 20, 50), n: int = 20000, seeds: int = 8, out=print
 ) -> dict:  # fmt: skip
     """SWD of difflab's samplers and diffusers' schedulers with one exact oracle and one noise.
 

@@ -107,7 +107,6 @@ def logsnr(self: DDPM, t) -> Tensor:
     if self.T == 1:
         return L[0].expand_as(t).clone()
     u = (t * self.T - 1).clamp(0, self.T - 1)  # fractional step index
-    u = torch.where((u - u.round()).abs() < 1e-9, u.round(), u)  # exact on the steps
     k0 = u.floor().long().clamp(max=self.T - 2)
     w = u - k0
     return (1 - w) * L[k0] + w * L[k0 + 1]
