@@ -9,11 +9,11 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['BOX_SCALE', 'RECIPE_2D', 'SETTINGS', 'SECTIONS', 'OVERHEAD_NOTES', 'measure', 'paired_ratio', 'machine_info',
+__all__ = ['BOX_SCALE', 'RECIPE_2D', 'PEERS', 'SETTINGS', 'SECTIONS', 'OVERHEAD_NOTES', 'measure', 'paired_ratio', 'machine_info',
            'make_process', 'available_processes', 'data_maps', 'bench_model', 'overhead_steps', 'bench_overhead',
            'bench_stable_sampler', 'sample_2d', 'train_to_quality', 'quality_processes', 'bench_time_to_quality',
-           'bench_sampling', 'bench_oracle_sampling', 'bench_scaling', 'bench_threads', 'bench_gpu', 'run_bench',
-           'jsonable', 'bench_markdown']
+           'bench_sampling', 'bench_oracle_sampling', 'peer_mixture', 'bench_diffusers', 'bench_scaling',
+           'bench_threads', 'bench_gpu', 'run_bench', 'jsonable', 'bench_markdown']
 
 # %% ../nbs/40_bench.ipynb #94f5968d
 # fmt: on
@@ -27,7 +27,15 @@ import datetime
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
-from .core import check_range, check_choice, auto_threads, num_threads, _PROBED, _cores
+from difflab.core import (
+    check_range,
+    check_choice,
+    check_int,
+    auto_threads,
+    num_threads,
+    _PROBED,
+    _cores,
+)
 from .core import default_spec, deprecated, process_specs, processes
 from .core import make_process as core_make_process
 
@@ -501,6 +509,102 @@ def bench_oracle_sampling(
     return dict(dataset=dataset, floor=floor, samplers=res)
 
 
+# %% ../nbs/40_bench.ipynb #4dd700be
+def peer_mixture() -> tuple:
+    """The side-by-side's data law: `(weights, means, covs)` of five Gaussians in 2D (float32).
+
+    Weights 0.35, 0.25, 0.2, 0.12, 0.08; means on a pentagon of radius 3; standard deviations
+    `sqrt(2) s` along the radius and `sqrt(2) s / 1.5` across it, s = 0.6, 0.3, 0.45, 0.2, 0.35.
+    """
+    weights = torch.tensor([0.35, 0.25, 0.2, 0.12, 0.08])
+    angle = torch.arange(5) * 2 * math.pi / 5
+    radial = torch.stack([angle.cos(), angle.sin()], 1)
+    across = torch.stack([-angle.sin(), angle.cos()], 1)
+    var = 2 * torch.tensor([0.6, 0.3, 0.45, 0.2, 0.35]) ** 2
+    covs = var[:, None, None] * (
+        radial[:, :, None] * radial[:, None, :] + across[:, :, None] * across[:, None, :] / 1.5**2
+    )
+    return weights, 3.0 * radial, covs
+
+
+PEERS = {  # diffusers scheduler: (its options, the difflab sampler it is compared with)
+    'DDIMScheduler': (dict(clip_sample=False), 'ddim'),
+    'DPMSolverMultistepScheduler': (
+        dict(algorithm_type='dpmsolver++', solver_order=2),
+        'dpm_solver',
+    ),
+    'UniPCMultistepScheduler': ({}, 'dpm_solver'),
+}
+
+
+def _diffusers_sample(scheduler, oracle, noise: Tensor, steps: int, T: int) -> Tensor:
+    "A diffusers `scheduler` run for `steps` evaluations of `oracle`, told t = (k + 1) / T."
+    scheduler.set_timesteps(steps)
+    x = noise * scheduler.init_noise_sigma
+    for k in scheduler.timesteps:
+        c = torch.full((x.shape[0],), (int(k) + 1) / T)
+        eps = oracle(scheduler.scale_model_input(x, k), c)
+        x = scheduler.step(eps, k, x).prev_sample
+    return x
+
+
+# %% ../nbs/40_bench.ipynb #fb35458b
+def bench_diffusers(
+    steps=(5, 10, 20, 50), n: int = 20000, seeds: int = 8, out=print
+) -> dict:  # fmt: skip
+    """SWD of difflab's samplers and diffusers' schedulers with one exact oracle and one noise.
+
+    DDPM (linear, T = 1000) with the exact denoiser of `peer_mixture`. For each seed s < `seeds`
+    every sampler starts from the noise of `torch.manual_seed(s)` and is scored against its own
+    fresh data; the table holds means over the seeds, the floor the mean SWD of data pairs, and
+    `ratio` difflab's mean over its peer's. Skipped, with one line, without diffusers.
+    """
+    try:
+        import diffusers
+    except ImportError:
+        out('\n== diffusers side by side: skipped (diffusers is not installed; '
+            'pip install "difflab[bench]") ==')  # fmt: skip
+        return dict(skipped='diffusers is not installed')
+    from difflab.ddpm import DDPM
+    from difflab.oracles import GMMOracle
+
+    n, seeds = check_int('n', n, 2), check_int('seeds', seeds, 1)
+    steps = [check_int('steps', k, 1) for k in steps]
+    proc = DDPM(1000, 'linear')
+    oracle = GMMOracle(*peer_mixture(), proc)
+    runs = {f'difflab {s}': (None, s) for s in ('ddim', 'dpm_solver')}
+    runs.update({f'diffusers {name}': (name, None) for name in PEERS})
+    total = {name: {str(k): 0.0 for k in steps} for name in runs}
+    floor = 0.0
+    for seed in range(seeds):
+        gen = torch.Generator().manual_seed(1000 + seed)
+        ref = oracle.sample(n, gen)[0]
+        floor += _swd(oracle.sample(n, gen)[0], ref) / seeds
+        for name, (peer, sampler) in runs.items():
+            for k in steps:
+                torch.manual_seed(seed)
+                if peer is None:
+                    xs = proc.sample(oracle, (n, 2), k, sampler=sampler)
+                else:
+                    scheduler = getattr(diffusers, peer)(
+                        trained_betas=proc.betas.numpy(), **PEERS[peer][0]
+                    )
+                    xs = _diffusers_sample(scheduler, oracle, torch.randn(n, 2), k, proc.T)
+                total[name][str(k)] += _swd(xs, ref) / seeds
+    ratio = {
+        f'{mine} / {name}': {k: total[f'difflab {mine}'][k] / v for k, v in total[f'diffusers {name}'].items()}
+        for name, (_, mine) in PEERS.items()
+    }  # fmt: skip
+    out(f'\n== diffusers {diffusers.__version__} side by side: exact oracle of 5 Gaussians, '
+        f'{n} samples, mean of {seeds} seeds; SWD floor (data vs data) {floor:.4f} ==')  # fmt: skip
+    out(f"{'sampler':<42} " + ' '.join(f'{"@" + str(k):>8}' for k in steps))
+    for name, row in {**total, **ratio}.items():
+        out(f'{name:<42} ' + ' '.join(f'{v:>8.4f}' for v in row.values()))
+    return dict(
+        n=n, seeds=seeds, floor=floor, diffusers=diffusers.__version__, swd=total, ratio=ratio
+    )
+
+
 # %% ../nbs/40_bench.ipynb #6eace655
 def _ddpm_step(model, x):
     from difflab.train import AdamW
@@ -677,6 +781,7 @@ SETTINGS = dict(
         dims=(2, 64, 784),
         threads=('mnist', 64),
         gpu=(('digits', 512), ('mnist', 128)),
+        peers=dict(steps=(5, 10, 20, 50), n=20000, seeds=8),
     ),
     quick=dict(
         repeats=3,
@@ -692,6 +797,7 @@ SETTINGS = dict(
         dims=(2, 64),
         threads=('digits', 8),
         gpu=(('digits', 128),),
+        peers=dict(steps=(10,), n=2000, seeds=1),
     ),
 )
 SECTIONS = (
@@ -700,6 +806,7 @@ SECTIONS = (
     'time_to_quality',
     'sampling',
     'oracle_sampling',
+    'diffusers',
     'scaling',
     'threads',
     'gpu',
@@ -740,6 +847,8 @@ def run_bench(quick: bool = False, out=print, sections=SECTIONS) -> dict:
             res['oracle_sampling'] = bench_oracle_sampling(
                 steps=S['steps'], **(kw | dict(n=S['oracle_samples']))
             )
+        if 'diffusers' in sections:
+            res['diffusers'] = bench_diffusers(**S['peers'], out=out)
         if 'scaling' in sections:
             res['scaling'] = bench_scaling(
                 S['batches'], S['dims'], repeats=max(3, S['repeats'] // 2), out=out
@@ -786,6 +895,23 @@ OVERHEAD_NOTES = (
     "factors and solves): a fixed cost of a few ms per step that no exact shortcut removes; it is a small fraction of a "
     "UNet step (digits column). Ratios move by about ±0.03 with the machine's load."
 )
+
+
+def _peer_markdown(peer: dict) -> list:
+    "The diffusers side-by-side as a markdown table (or the line saying it was skipped)."
+    head = [
+        '## Side by side with diffusers (exact oracle of 5 Gaussians, DDPM linear, T = 1000)',
+        '',
+    ]
+    if 'skipped' in peer:
+        return head + [peer['skipped'] + '.', '']
+    counts = list(next(iter(peer['swd'].values())))
+    note = (
+        f"diffusers {peer['diffusers']}, {peer['n']} samples, SWD floor (data vs data) "
+        f"{peer['floor']:.4f}; ratios are difflab's SWD over its peer's (below 1: difflab is closer)."
+    )
+    rows = [[k] + list(v.values()) for k, v in {**peer['swd'], **peer['ratio']}.items()]
+    return head + [note, ''] + _md(['sampler'] + [f'@{k}' for k in counts], rows)
 
 
 def bench_markdown(res: dict, command: str = 'difflab bench --json bench.json') -> str:
@@ -871,6 +997,8 @@ def bench_markdown(res: dict, command: str = 'difflab bench --json bench.json') 
                 for sm, v in rows.items()
             ],
         )
+    if 'diffusers' in res:
+        L += _peer_markdown(res['diffusers'])
     if 'scaling' in res:
         L += ['## Scaling: DDPM step, default TimeMLP', '']
         L += _md(

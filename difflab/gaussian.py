@@ -9,7 +9,7 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['GaussianPath']
+__all__ = ['GRIDS', 'FINALS', 'RHO', 'GaussianPath', 'solver_range']
 
 # %% ../nbs/08_gaussian.ipynb #66c410c6
 # fmt: on
@@ -21,7 +21,14 @@ import torch
 from fastcore.basics import patch
 from torch import Tensor
 
-from .core import DiffusionProcess, bcast, call_model, check_choice, check_range
+from difflab.core import (
+    DiffusionProcess,
+    bcast,
+    call_model,
+    check_choice,
+    check_int,
+    check_range,
+)
 
 
 # %% ../nbs/08_gaussian.ipynb #f5beb412
@@ -29,11 +36,15 @@ class GaussianPath(DiffusionProcess):
     """A diffusion whose forward marginal is `x_t = a(t) x0 + sigma(t) eps`, `eps ~ N(0, I)`.
 
     Subclasses write `marginal(t)`; they get the log-SNR, conversions between what networks
-    predict, and the shared samplers ('ddim', 'ancestral'). The prior is N(0, I) at `t_max`.
+    predict, and the shared samplers ('ddim', 'ancestral', 'dpm_solver', 'heun'). The prior is
+    N(0, I) at `t_max`; `t_min` is the least noisy level a sampler may evaluate the network at.
     """
 
-    samplers = ('ddim', 'ancestral')
+    samplers = ('ddim', 'ancestral', 'dpm_solver', 'heun')
     t_max = 1.0  # the samplers start here, from the prior N(0, I)
+    t_min = 1e-3  # the least noisy level a sampler may visit
+    eta = 0.0  # DDIM's default stochasticity
+    variance = 'small'  # the ancestral sampler's default variance
 
     def logsnr(self, t) -> Tensor:
         "Log signal-to-noise ratio `log(a(t)^2 / sigma(t)^2)` (float64)."
@@ -51,7 +62,7 @@ class GaussianPath(DiffusionProcess):
         return (lo + hi) / 2
 
     def sample_times(self, steps: int) -> Tensor:
-        "The `steps` times where a sampler evaluates the network: `t_max (steps - i) / steps`."
+        "The `steps` times where DDIM evaluates the network: `t_max (steps - i) / steps`."
         return self.t_max * torch.arange(steps, 0, -1, dtype=torch.float64) / steps
 
 
@@ -91,6 +102,7 @@ def x0_eps(self: GaussianPath, out: Tensor, x: Tensor, t, clip: bool = True) -> 
     return clipped, (x - a * clipped) / s
 
 
+# %% ../nbs/08_gaussian.ipynb #7aa06077
 @patch
 def eps_model(self: GaussianPath, model):
     "`model` as an epsilon-predictor `f(x, c, y=None)`, whatever this process's networks predict."
@@ -105,14 +117,19 @@ def eps_model(self: GaussianPath, model):
 
 
 # %% ../nbs/08_gaussian.ipynb #a1c8abb5
+def _cond(process, t, n: int, device, dtype) -> Tensor:
+    "What the network sees at time `t` (a float), for a batch of `n`."
+    c = process.cond(torch.tensor(t, dtype=torch.float64))
+    return c.to(device=device, dtype=dtype).expand(n)
+
+
 def _reverse(process, f, shape, steps, device, dtype, eta: float, variance: str = 'small'):
     "The DDIM / ancestral family of reverse steps; yields every state."
-    times = process.sample_times(steps)
+    times = process.sample_times(check_int('steps', steps, 1)).tolist()
     x = process.prior(shape, device, dtype)
     yield x
     for i, t in enumerate(times):
-        c = process.cond(t).to(device=device, dtype=dtype).expand(shape[0])
-        x0, eps = process.x0_eps(f(x, c), x, t)
+        x0, eps = process.x0_eps(f(x, _cond(process, t, shape[0], device, dtype)), x, t)
         if i + 1 == len(times):  # after the last network call: the clean-data estimate
             yield x0
             return
@@ -130,25 +147,163 @@ def _reverse(process, f, shape, steps, device, dtype, eta: float, variance: str 
         yield x
 
 
+# %% ../nbs/08_gaussian.ipynb #8e2cc696
 @patch
-def sample_ddim(
-    self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32, eta: float = 0.0
-):
+def sample_ddim(self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32, eta=None):
     """DDIM (Song et al. 2021a): deterministic for `eta = 0`; `steps` network evaluations.
 
-    `x_s = a_s x0_hat + sqrt(sigma_s^2 - eta^2 post) eps_hat + eta sqrt(post) z`.
+    `x_s = a_s x0_hat + sqrt(sigma_s^2 - eta^2 post) eps_hat + eta sqrt(post) z`, at the times
+    `sample_times(steps)`, then the last `x0_hat`. `eta=None`: the process's `eta`.
     """
-    eta = float(check_range('eta', eta, 0, 1))
+    eta = float(check_range('eta', self.eta if eta is None else eta, 0, 1))
     return _reverse(self, f, shape, steps, device, dtype, eta)
 
 
 @patch
 def sample_ancestral(
-    self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32, variance='small'
+    self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32, variance=None
 ):
     """Ancestral sampling: a draw from q(x_s | x_t, x0_hat) per step; `steps` network evaluations.
 
-    `variance='small'` uses the posterior variance, `'large'` the forward step's variance.
+    `variance='small'` uses the posterior variance, `'large'` the forward step's variance;
+    `None`: the process's `variance`.
     """
-    variance = check_choice('variance', variance, ('small', 'large'))
+    variance = check_choice('variance', variance or self.variance, ('small', 'large'))
     return _reverse(self, f, shape, steps, device, dtype, 1.0, variance)
+
+
+# %% ../nbs/08_gaussian.ipynb #efdef433
+GRIDS = ('time', 'logsnr', 'karras')  # how a solver spaces its levels
+FINALS = ('denoise', 'none')  # where a solver's last step goes
+RHO = 7.0  # the exponent of Karras et al.'s levels
+
+
+def solver_range(steps: int) -> tuple:
+    """The log-SNRs a solver with `steps` steps spans by default (for data of unit scale).
+
+    `(-9, 6)` up to ten steps; beyond, both ends move out by `2 log(steps / 10)`, so that with many
+    steps the levels cover the whole path and the solver converges.
+    """
+    wider = 2 * math.log(max(steps, 10) / 10)
+    return (-9.0 - wider, 6.0 + wider)
+
+
+@patch
+def time_grid(self: GaussianPath, count: int, grid='logsnr', logsnr_range=None) -> Tensor:
+    """`count` times from the noisy to the clean end of the solvers' range (float64).
+
+    The range is `logsnr_range` (`solver_range(count - 1)` by default) cut to the path's own, from
+    `t_max` to `t_min`; the levels are evenly spaced in t ('time'), lambda ('logsnr') or
+    `sigma_hat ** (1 / 7)` ('karras'; `sigma_hat = sigma / a = exp(-lambda / 2)`).
+    """
+    count = check_int('count', count, 1)
+    grid = check_choice('grid', grid, GRIDS)
+    lo, hi = _logsnr_range(logsnr_range, count - 1)
+    path = self.logsnr(torch.tensor([self.t_max, self.t_min], dtype=torch.float64))
+    lo = max(lo, float(path[0]))
+    hi = max(min(hi, float(path[1])), lo)
+    frac = torch.linspace(0, 1, count, dtype=torch.float64)
+    if grid == 'logsnr':
+        return self.t_of_logsnr(lo + frac * (hi - lo))
+    if grid == 'karras':
+        root_lo, root_hi = math.exp(-lo / (2 * RHO)), math.exp(-hi / (2 * RHO))  # sigma_hat^(1/rho)
+        return self.t_of_logsnr(-2 * RHO * (root_lo + frac * (root_hi - root_lo)).log())
+    t_lo, t_hi = (float(v) for v in self.t_of_logsnr(torch.tensor([lo, hi], dtype=torch.float64)))
+    return t_lo + frac * (t_hi - t_lo)
+
+
+# %% ../nbs/08_gaussian.ipynb #ba7c5c88
+def _logsnr_range(value, steps: int) -> tuple:
+    "`value` checked as a pair `(lo, hi)` of finite log-SNRs with `lo < hi`; `None`: the default."
+    if value is None:
+        return solver_range(steps)
+    msg = f'logsnr_range must be a pair (lo, hi) of log-SNRs with lo < hi, got {value!r}'
+    try:
+        lo, hi = (float(check_range('logsnr_range', v)) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(msg) from None
+    if not lo < hi:
+        raise ValueError(msg)
+    return lo, hi
+
+
+def _levels(process, steps: int, grid, final, logsnr_range) -> list:
+    "The `steps + 1` levels a solver visits; `None` stands for clean data."
+    final = check_choice('final', final, FINALS)
+    times = process.time_grid(steps + 1, grid, logsnr_range).tolist()
+    return times[:-1] + [None] if final == 'denoise' else times
+
+
+# %% ../nbs/08_gaussian.ipynb #6085a1ac
+def _coefs(process, t: float) -> tuple:
+    "`(a, sigma, half log-SNR)` at time `t`, as floats."
+    a, s = (float(v) for v in process.marginal(torch.tensor(t, dtype=torch.float64)))
+    return a, s, math.log(a / s)
+
+
+@patch
+def sample_dpm_solver(
+    self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32,
+    grid='logsnr', final='denoise', logsnr_range=None, order=2,
+):  # fmt: skip
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): `steps` network evaluations, one per step.
+
+    With `ell = log(a / sigma)`, `h = ell_s - ell_t` and `r = h_prev / h`:
+    `x_s = (sigma_s / sigma_t) x_t - a_s (exp(-h) - 1) D`, `D = (1 + 1/2r) x0_t - (1/2r) x0_prev`
+    (`D = x0_t` on the first step, the last step to clean data, and with `order=1`: DDIM).
+    Levels from `time_grid(steps + 1, grid, logsnr_range)`; `final='denoise'` ends on clean data.
+    """
+    steps = check_int('steps', steps, 1)
+    order = check_int('order', order, 1, 2)
+    levels = _levels(self, steps, grid, final, logsnr_range)
+    x = self.prior(shape, device, dtype)
+    yield x
+    x0_prev, h_prev = None, 0.0
+    for t, s in zip(levels[:-1], levels[1:]):
+        x0, _ = self.x0_eps(f(x, _cond(self, t, shape[0], device, dtype)), x, t)
+        if s is None:  # the last step, to clean data
+            yield x0
+            return
+        (_, sig_t, ell_t), (a_s, sig_s, ell_s) = _coefs(self, t), _coefs(self, s)
+        h = ell_s - ell_t
+        d = x0
+        if order == 2 and h_prev > 0 and h > 0:
+            r = h_prev / h
+            d = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * x0_prev
+        x = (sig_s / sig_t) * x - a_s * math.expm1(-h) * d
+        x0_prev, h_prev = x0, h
+        yield x
+
+
+# %% ../nbs/08_gaussian.ipynb #3448bdc8
+@patch
+def sample_heun(
+    self: GaussianPath, f, shape, steps, device=None, dtype=torch.float32,
+    grid='karras', final='denoise', logsnr_range=None,
+):  # fmt: skip
+    """Heun's method on the probability-flow ODE (Karras et al. 2022, Algorithm 1).
+
+    In `x_hat = x / a`, `sigma_hat = sigma / a`: Euler `x_hat' = x_hat + dsigma_hat eps_hat`, then
+    `x_hat_s = x_hat + dsigma_hat (eps_hat + eps_hat') / 2`. `ceil(steps / 2)` steps on the levels
+    `time_grid(ceil(steps / 2) + 1, grid, logsnr_range)`; each costs two network evaluations except
+    an Euler step (one): the step to clean data (`final='denoise'`), or the last step when `steps`
+    is odd (`final='none'`). So `steps` evaluations, or `steps - 1` for even `steps` with 'denoise'.
+    """
+    budget = check_int('steps', steps, 1)
+    levels = _levels(self, (budget + 1) // 2, grid, final, logsnr_range)
+    x = self.prior(shape, device, dtype)
+    yield x
+    for t, s in zip(levels[:-1], levels[1:]):
+        x0, eps = self.x0_eps(f(x, _cond(self, t, shape[0], device, dtype)), x, t)
+        budget -= 1
+        if s is None:  # the last step, to clean data
+            yield x0
+            return
+        (a_t, sig_t, _), (a_s, sig_s, _) = _coefs(self, t), _coefs(self, s)
+        x_hat, step = x / a_t, sig_s / a_s - sig_t / a_t
+        x = a_s * (x_hat + step * eps)  # Euler: the DDIM step
+        if budget > 0:
+            _, eps_s = self.x0_eps(f(x, _cond(self, s, shape[0], device, dtype)), x, s)
+            budget -= 1
+            x = a_s * (x_hat + step * (eps + eps_s) / 2)
+        yield x

@@ -4,6 +4,8 @@ Timings are measured, never asserted: they depend on the machine and its load.""
 import json, math, os, subprocess, sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).parent / 'difflab')
 
@@ -23,7 +25,7 @@ def test_bench_quick(tmp_path):
     assert 'process overhead' in r.stdout and 'alpha-stable sampler' in r.stdout, r.stdout[-2000:]
     res = json.loads(out.read_text(), parse_constant=lambda c: pytest_fail(f'non-strict JSON constant {c}'))
     assert set(res) >= {'meta', 'overhead', 'overhead_detail', 'stable', 'time_to_quality', 'sampling', 'oracle_sampling',
-                        'scaling', 'threads', 'gpu'}, sorted(res)
+                        'diffusers', 'scaling', 'threads', 'gpu'}, sorted(res)
     assert res['meta']['quick'] is True
     assert set(res['overhead']) == {'2d', 'digits'}
     for kind in ('2d', 'digits'):
@@ -38,6 +40,31 @@ def test_bench_quick(tmp_path):
     assert len(vals) > 100, len(vals)
     bad = [(p, v) for p, v in vals if not (math.isfinite(v) and v > 0)]
     assert not bad, bad[:10]
+
+def test_diffusers_is_imported_lazily():
+    "diffusers is a `bench` extra: importing difflab, its bench module and its CLI never imports it."
+    code = "import sys, difflab, difflab.bench, difflab.cli; assert 'diffusers' not in sys.modules"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+def test_diffusers_section_skipped_without_diffusers(monkeypatch):
+    "Without diffusers the side-by-side prints one line and returns a note instead of failing."
+    from difflab.bench import bench_diffusers
+    monkeypatch.setitem(sys.modules, 'diffusers', None)          # `import diffusers` now raises ImportError
+    lines = []
+    assert bench_diffusers(out=lines.append) == {'skipped': 'diffusers is not installed'}
+    assert len(lines) == 1 and 'skipped' in lines[0] and 'difflab[bench]' in lines[0]
+
+def test_diffusers_section_side_by_side():
+    "With diffusers: every pair measured, finite; DPM-Solver++ no worse than diffusers' at 10 evaluations."
+    pytest.importorskip('diffusers')
+    from difflab.bench import bench_diffusers, PEERS
+    res = bench_diffusers(steps=(10,), n=3000, seeds=1, out=lambda *a: None)
+    assert set(res['swd']) == {'difflab ddim', 'difflab dpm_solver'} | {f'diffusers {k}' for k in PEERS}
+    assert all(math.isfinite(v) and v > 0 for row in res['swd'].values() for v in row.values())
+    assert set(res['ratio']) == {f'{mine} / {name}' for name, (_, mine) in PEERS.items()}
+    assert res['ratio']['dpm_solver / DPMSolverMultistepScheduler']['10'] < 1.1, res['ratio']
+    assert res['swd']['difflab dpm_solver']['10'] < 0.6 * res['swd']['difflab ddim']['10'], res['swd']
 
 def pytest_fail(msg):
     raise AssertionError(msg)
