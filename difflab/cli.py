@@ -162,9 +162,20 @@ def make_parser() -> argparse.ArgumentParser:
         'Only the sampling options may change: a trained run keeps what it was trained with '
         '(process, process_args such as alpha, data, network, lr, steps, ...).'
     )
-    p = sub.add_parser('sample', help='draw samples from a trained run', description=about)
+    p = sub.add_parser(
+        'sample',
+        help='draw samples from a trained run, or from a shipped pretrained model (--pretrained)',
+        description=f'{about} With --pretrained NAME, a shipped model is sampled as its card says '
+        '(--generate, --reverse_steps, --sampler, --guidance, --seed and --device may change that).',
+    )
     _common(p, sampling=True)
     _out(p, 'FILE.pt', 'where to save the samples', 'runs/<name>/samples/samples.pt')
+    p.add_argument(
+        '--pretrained',
+        metavar='NAME',
+        help='a shipped pretrained model to sample instead of a run (see difflab.pretrained.names(); '
+        'samples go to NAME_samples.pt unless --out)',
+    )
     p = sub.add_parser(
         'eval',
         help='test loss, sample metrics and likelihood of a trained run',
@@ -228,6 +239,33 @@ def make_parser() -> argparse.ArgumentParser:
         default='demo.png',
         metavar='FILE.png',
         help='where to write the figure of data vs samples (default demo.png)',
+    )
+    p = sub.add_parser(
+        'app',
+        help='serve the interactive explorers in the browser, e.g. to a class',
+        description='Serve the explorers (alpha-stable noise, schedules, forward and reverse '
+        'process, train and sample) with Voila: each browser page gets its own kernel. Needs the '
+        'widgets extra: pip install "difflab[widgets]". Ctrl-C stops the server and its kernels.',
+    )
+    p.add_argument(
+        '--host',
+        default='127.0.0.1',
+        metavar='HOST',
+        help='the address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a room)',
+    )
+    p.add_argument(
+        '--port',
+        type=int,
+        default=8866,
+        metavar='PORT',
+        help='the port to listen on (default 8866)',
+    )
+    p.add_argument(
+        '--preheat',
+        type=int,
+        default=0,
+        metavar='N',
+        help='keep N kernels started with the explorers drawn, so that pages open at once',
     )
     p = sub.add_parser('bench', help='the performance suite')
     p.add_argument(
@@ -788,8 +826,51 @@ def _train_line(args, cfg) -> str:
     return f'{verb} {cfg.method} on {cfg.dataset} for {length} into {run_dir(cfg)} ({src})'
 
 
+_PRETRAINED_KEYS = ('n_samples', 'reverse_steps', 'sampler', 'guidance', 'seed', 'device')
+
+
+def _sample_pretrained(args) -> int:
+    "`difflab sample --pretrained NAME`: sample a shipped model with its card's settings."
+    from difflab import pretrained
+
+    known = pretrained.names()
+    if args.pretrained not in known:
+        raise ConfigError(
+            f"--pretrained {args.pretrained}: no such shipped model; the names: {', '.join(known)}"
+        )
+    given = _given(args)
+    refused = [typed for key, typed, _ in given if key not in _PRETRAINED_KEYS]
+    if args.config or refused:
+        raise ConfigError(
+            f"{refused[0] if refused else '--config'}: --pretrained samples a shipped model; it "
+            "takes --generate, --reverse_steps, --sampler, --guidance, --seed, --device and --out"
+        )
+    values = {key: parse_override(override)[1] for key, _, override in given}
+    out = _writable(args.out) if args.out else Path(f'{args.pretrained}_samples.pt')
+    device = resolve_device(values.pop('device', 'auto'))
+    entry = pretrained.load(args.pretrained, device=device)
+    settings = {k: values[k] for k in ('sampler', 'guidance') if k in values}
+    if values.get('reverse_steps'):  # 0: the card's
+        settings['steps'] = values['reverse_steps']
+    n = values.get('n_samples', 1000)
+    samples = pretrained.sample(entry, n, seed=values.get('seed', 0), **settings).cpu()
+    torch.save(samples, out)
+    print(f'wrote {tuple(samples.shape)} samples of the pretrained {args.pretrained} to {out}')
+    return 0
+
+
 def _run(args) -> int:
     progress = not getattr(args, 'no_progress', False)
+    if args.cmd == 'app':
+        try:
+            from difflab.widgets import serve_app
+        except ImportError as e:
+            raise ConfigError(
+                f'difflab app needs the widgets extra ({e}): pip install "difflab[widgets]"'
+            ) from None
+        return serve_app(args.host, args.port, args.preheat, say=lambda s: print(s, flush=True))
+    if args.cmd == 'sample' and args.pretrained:
+        return _sample_pretrained(args)
     if args.cmd == 'demo':
         res = demo(_writable(args.out))
         print(json.dumps({key: value for key, value in res.items() if key != 'png'}))

@@ -9,7 +9,8 @@ from __future__ import annotations
 # fmt: off
 
 # %% auto #0
-__all__ = ['FONT_PT', 'FastFigure', 'stable_pdf_sf', 'AlphaView', 'stable_quantile_fast', 'optional_module', 'ScheduleView']
+__all__ = ['FONT_PT', 'FastFigure', 'stable_pdf_sf', 'AlphaView', 'stable_quantile_fast', 'spec_label', 'slider_params',
+           'probe_values', 'ScheduleView', 'optional_module']
 
 # %% ../nbs/19_plots.ipynb #7ee04443
 # fmt: on
@@ -21,9 +22,8 @@ import io
 import math
 import numpy as np
 import torch
-from torch import Tensor
 from fastcore.basics import patch
-from .core import check_range
+from .core import check_choice, check_range, deprecated, process_specs
 
 
 # %% ../nbs/19_plots.ipynb #092f4c8c
@@ -374,170 +374,227 @@ def update(self: AlphaView, alpha: float = 1.5, scale: float = 1.0) -> dict:
 
 
 # %% ../nbs/19_plots.ipynb #c2ee19fa
-class _VE:
-    "A variance-exploding process as a schedule: signal 1, noise `sigma(t)`."
+def spec_label(spec: str, specs: dict | None = None) -> str:
+    """A reader's label for `spec`, a key of `process_specs()` (or of `specs`).
 
-    def __init__(self, p):
-        self.p = p
-
-    def __repr__(self):
-        return repr(self.p)
-
-    def marginal(self, t):
-        s = torch.as_tensor(
-            self.p.sigma(torch.as_tensor(t, dtype=torch.float64)), dtype=torch.float64
-        )
-        return torch.ones_like(s), s
+    The class name, with the variant in brackets: 'mdm_cld' reads 'MDM (cld)', 'ddpm' reads 'DDPM'.
+    """
+    cls, _ = (process_specs() if specs is None else specs)[spec]
+    prefix = f'{cls.name}_' if cls.name else None
+    variant = spec[len(prefix) :] if prefix and spec.startswith(prefix) else ''
+    return f'{cls.__name__} ({variant})' if variant else cls.__name__
 
 
-class _DiscreteVP:
-    "DDPM's discrete schedule as a curve: ᾱ_k (k = 0..T-1) at t = (k+1)/T, held to the nearest step in between."
-
-    def __init__(self, betas: Tensor, name: str):
-        self.alpha_bar, self.T, self.name = torch.cumprod(1 - betas, 0), len(betas), name
-
-    def __repr__(self):
-        return self.name
-
-    def marginal(self, t):
-        from difflab.core import t_to_index
-
-        ab = self.alpha_bar[t_to_index(torch.as_tensor(t, dtype=torch.float64), self.T)]
-        return ab.sqrt(), (1 - ab).sqrt()
-
-
-def _schedule_builders(T, s, alpha, loc, scale, sigma_max, beta1) -> dict:
+def slider_params(cls, fixed=()) -> dict:
+    "`{name: Param}` of the numeric parameters of `cls` that have a slider, less those in `fixed`."
     return {
-        'DDPM linear': (
-            'difflab.schedules',
-            lambda m: _DiscreteVP(m.linear_betas(T), f'linear(T={T})'),
-        ),
-        'DDPM cosine': (
-            'difflab.schedules',
-            lambda m: _DiscreteVP(m.cosine_betas(T, s), f'cosine(T={T}, s={s:g})'),
-        ),
-        'DLPM': ('difflab.dlpm', lambda m: m.DLPM(alpha=alpha, T=T)),
-        'LIM': ('difflab.lim', lambda m: m.LIM(alpha=alpha)),
-        'InfoDiffusion': ('difflab.infodiff', lambda m: m.InfoDiffusion(loc=loc, scale=scale)),
-        'Reflected': ('difflab.reflected', lambda m: _VE(m.Reflected(sigma_max=sigma_max))),
-        'MDM (VP)': ('difflab.mdm', lambda m: m.MDM.vp(beta1=beta1)),
+        key: param
+        for key, param in cls.params.items()
+        if param.slider is not None and isinstance(param.default, (int, float)) and key not in fixed
     }
 
 
-def optional_module(name: str):
-    "The module `name`, or None when it is missing or fails to import (a process that has not landed yet)."
-    try:
-        return importlib.import_module(name)
-    except Exception:
-        return None
+def probe_values(param) -> list:
+    "Two values inside the slider range of `param` (a fifth from each end), other than its default."
+    lo, hi = param.slider
+    if lo > 0 and hi >= 100 * lo:  # a range of decades: spread on a log scale
+        points = [lo * (hi / lo) ** f for f in (0.2, 0.8)]
+    else:
+        points = [lo + (hi - lo) * f for f in (0.2, 0.8)]
+    if param.integer:
+        points = [round(v) for v in points]
+    return [v for v in points if v != param.default]
 
 
+def _owner(cls) -> str:
+    "The name that groups a class's sliders: its registry name (its class name if it has none)."
+    return cls.name or cls.__name__
+
+
+def _curves(process, t) -> tuple:
+    from difflab.schedules import schedule_curves
+
+    return schedule_curves(process, t)
+
+
+def _same(first, second) -> bool:
+    "Whether two `(a, sigma)` curves agree to rounding."
+    return all(
+        torch.allclose(u, v, rtol=1e-9, atol=0, equal_nan=True) for u, v in zip(first, second)
+    )
+
+
+def _spec_table(specs) -> dict:
+    "`{spec: (class, kwargs)}`: every spec of the registry, the named ones, or `specs` as given."
+    known = process_specs()
+    if specs is None:
+        return known
+    if isinstance(specs, dict):
+        return {spec: (cls, dict(kwargs)) for spec, (cls, kwargs) in specs.items()}
+    return {spec: known[check_choice('spec', spec, tuple(known))] for spec in specs}
+
+
+# %% ../nbs/19_plots.ipynb #a1e0c9d2
 class ScheduleView(FastFigure):
-    "ᾱ(t), log-SNR(t) and σ(t) of every available process on shared axes; `update(T, s, alpha, loc, scale, sigma_max, beta1)` moves the curves."
+    """ᾱ(t), log-SNR(t) and σ(t) of every process in the registry on shared axes.
 
-    def __init__(
-        self,
-        T: int = 1000,
-        s: float = 0.008,
-        alpha: float = 1.8,
-        loc: float = 0.0,
-        scale: float = 2.0,
-        sigma_max: float = 5.0,
-        beta1: float = 10.0,
-        n: int = 200,
-        dpi: int = 72,
-    ):
+    `specs`: spec names of `process_specs()` (default: all of them) or `{label: (class, kwargs)}`.
+    `knobs[name]` holds the parameters of process `name` whose change moves its curves, `values[name]`
+    their current values; `update(name={parameter: value})` moves them.
+    """
+
+    def __init__(self, specs=None, n: int = 200, dpi: int = 72):
         from difflab.schedules import plot_schedules
 
         super().__init__((9.0, 3.0), dpi)
-        procs, self.skipped = self._build(T, s, alpha, loc, scale, sigma_max, beta1)
-        self.names = list(procs)
+        n = int(check_range('n', n, 10))
+        self.t = torch.linspace(0, 1, n + 1, dtype=torch.float64)[1:]
+        self.specs, self.values, self.processes, self.skipped = _spec_table(specs), {}, {}, {}
+        self._build(self.specs)
+        self._drop_twins()
+        self.knobs = self._find_knobs()
+        self.values = {
+            name: {key: param.default for key, param in knobs.items()}
+            for name, knobs in self.knobs.items()
+        }
         axes = self.axes = self.fig.subplots(1, 3)
-        plot_schedules(procs, ax=axes, n=int(check_range('n', n, 10)))
+        labels = {spec: spec_label(spec, self.specs) for spec in self.processes}
+        plot_schedules({labels[s]: p for s, p in self.processes.items()}, ax=axes, n=n)
         if axes[0].get_legend():
             axes[0].get_legend().remove()
-        self.lines = {k: tuple(ax.get_lines()[i] for ax in axes) for i, k in enumerate(self.names)}
-        self.t = torch.as_tensor(axes[0].get_lines()[0].get_xdata(), dtype=torch.float64)
+        self.lines = {s: tuple(ax.get_lines()[i] for ax in axes) for i, s in enumerate(labels)}
         axes[0].set_ylim(-0.02, 1.02)
         axes[1].set_ylim(-25, 25)
         axes[2].set_yscale('log')
         axes[2].set_ylim(3e-3, 2e2)
         for ax in axes:
             ax.set_xlim(0, 1)
-        for ls in self.lines.values():
-            self.animate(*ls)
-        self.fig.legend(
-            [curves[0] for curves in self.lines.values()],
-            self.names,
-            loc='center right',
-            fontsize=FONT_PT,
-            frameon=False,
+        for curves in self.lines.values():
+            self.animate(*curves)
+        self._legend([curves[0] for curves in self.lines.values()], list(labels.values()))
+        self.update()
+
+
+# %% ../nbs/19_plots.ipynb #b7d31f40
+@patch
+def _build(self: ScheduleView, specs: dict):
+    "Build each of `specs` with the sliders' values (a variant's own arguments win), or note why not."
+    for spec, (cls, kwargs) in specs.items():
+        self.processes.pop(spec, None)
+        self.skipped.pop(spec, None)
+        try:
+            process = cls(**{**self.values.get(_owner(cls), {}), **kwargs})
+            _curves(process, self.t[:2])  # does it have a path x_t = a x0 + sigma eps?
+        except Exception as e:  # any failure is shown with its reason, never hidden
+            self.skipped[spec] = f'{type(e).__name__}: {e}'
+            continue
+        self.processes[spec] = process
+
+
+@patch
+def _drop_twins(self: ScheduleView):
+    "List a spec whose curves equal those of an earlier spec of its class as 'same curves as ...'."
+    drawn = {}
+    for spec, process in list(self.processes.items()):
+        curves = _curves(process, self.t)
+        twin = next(
+            (
+                s
+                for s, c in drawn.items()
+                if self.specs[s][0] is self.specs[spec][0] and _same(c, curves)
+            ),
+            None,
         )
-        self.fig.subplots_adjust(right=0.84, wspace=0.3)
-        self.update(T, s, alpha, loc, scale, sigma_max, beta1)
+        if twin is None:
+            drawn[spec] = curves
+        else:
+            self.skipped[spec] = f'same curves as {twin}'
+            del self.processes[spec]
 
-    def _build(self, T, s, alpha, loc, scale, sigma_max, beta1, only=None):
-        procs, skipped = {}, {}
-        for k, (mod, build) in _schedule_builders(
-            T, s, alpha, loc, scale, sigma_max, beta1
-        ).items():
-            if only is not None and k not in only:
-                continue
-            m = optional_module(mod)
-            if m is None:
-                skipped[k] = f'{mod} not available'
-                continue
-            try:
-                p = build(m)
-                from difflab.schedules import schedule_curves
 
-                schedule_curves(p, torch.tensor([0.5], dtype=torch.float64))  # can it be drawn?
-                procs[k] = p
-            except Exception as e:
-                skipped[k] = f'{type(e).__name__}: {e}'
-        return procs, skipped
+@patch
+def _find_knobs(self: ScheduleView) -> dict:
+    "`{process name: {parameter: Param}}`: the slider parameters whose change moves drawn curves."
+    knobs = {}
+    for spec, process in self.processes.items():
+        cls, kwargs = self.specs[spec]
+        base = _curves(process, self.t)
+        for key, param in slider_params(cls, fixed=kwargs).items():
+            if key in knobs.get(_owner(cls), {}):
+                continue
+            for value in probe_values(param):
+                try:
+                    moved = not _same(base, _curves(cls(**{**kwargs, key: value}), self.t))
+                except Exception:  # a value this spec refuses tells nothing
+                    continue
+                if moved:
+                    knobs.setdefault(_owner(cls), {})[key] = param
+                    break
+    return knobs
+
+
+@patch
+def _legend(self: ScheduleView, handles: list, labels: list):
+    "The legend right of the panels, the panels narrowed to leave it room."
+    legend = self.fig.legend(
+        handles, labels, loc='center right', fontsize=FONT_PT, frameon=False, borderaxespad=0.2
+    )
+    width = legend.get_window_extent(self.canvas.get_renderer()).width / self.fig.bbox.width
+    self.fig.subplots_adjust(left=0.06, right=min(0.86, 0.97 - width), wspace=0.3, bottom=0.16)
 
 
 # %% ../nbs/19_plots.ipynb #cf2d79fb
 @patch
-def update(
-    self: ScheduleView,
-    T: int = 1000,
-    s: float = 0.008,
-    alpha: float = 1.8,
-    loc: float = 0.0,
-    scale: float = 2.0,
-    sigma_max: float = 5.0,
-    beta1: float = 10.0,
-) -> dict:
-    "Redraw for DDPM's `T` in [2, 1000] and cosine offset `s` in [1e-4, 0.2], `alpha` in [0.5, 2], InfoDiffusion's `loc` in [-10, 10] and `scale` in [0.25, 5], reflected `sigma_max` in [1, 100], MDM's `beta1` in [1, 30]; returns the readout."
-    from difflab.schedules import schedule_curves
+def update(self: ScheduleView, **settings) -> dict:
+    """Move sliders, `update(name={parameter: value})` for a process `name` of `knobs`; redraw.
 
-    T = int(check_range('T', T, 2, 1000))
-    s = float(check_range('s', s, 1e-4, 0.2))
-    alpha = float(check_range('alpha', alpha, 0.5, 2))
-    loc = float(check_range('loc', loc, -10, 10))
-    scale = float(check_range('scale', scale, 0.25, 5))
-    sigma_max = float(check_range('sigma_max', sigma_max, 1, 100))
-    beta1 = float(check_range('beta1', beta1, 1, 30))
-    procs, skipped = self._build(T, s, alpha, loc, scale, sigma_max, beta1, only=self.names)
+    Each value is checked by its `Param`. Returns `processes`: per drawn spec ᾱ(1/2), log-SNR(1/2)
+    and σ(1), and `skipped`: the specs not drawn, with the reason.
+    """
+    changed = set()
+    for name, values in settings.items():
+        knobs = self.knobs.get(name)
+        if knobs is None:
+            have = ', '.join(self.knobs) or 'none'
+            raise ValueError(f"no sliders for {name!r}: the processes with sliders are {have}")
+        if not isinstance(values, dict):
+            raise ValueError(f"{name} takes {{parameter: value}}, got {values!r}")
+        for key, value in values.items():
+            check_choice(f'parameter of {name}', key, tuple(knobs))
+            self.values[name][key] = knobs[key].check(key, value)
+        changed.add(name)
+    moved = {s: self.specs[s] for s in self.lines if _owner(self.specs[s][0]) in changed}
+    self._build(moved)
     out = {}
-    for k, ls in self.lines.items():
-        for curve in ls:
-            curve.set_visible(k in procs)
-        if k not in procs:
+    for spec, curves in self.lines.items():
+        shown = spec in self.processes
+        for curve in curves:
+            curve.set_visible(shown)
+        if not shown:
             continue
-        a, sd = schedule_curves(procs[k], self.t)
+        a, sd = _curves(self.processes[spec], self.t)
         with np.errstate(divide='ignore'):
             ab, lsnr, sig = (a**2).numpy(), (2 * (a.log() - sd.log())).numpy(), sd.numpy()
-        for curve, y in zip(ls, (ab, lsnr, sig)):
+        for curve, y in zip(curves, (ab, lsnr, sig)):
             curve.set_ydata(y)
-        out[k] = dict(
+        out[spec] = dict(
             alpha_bar_half=float(np.interp(0.5, self.t.numpy(), ab)),
             logsnr_half=float(np.interp(0.5, self.t.numpy(), lsnr)),
             sigma_end=float(sig[-1]),
         )
-    return dict(processes=out, skipped={**self.skipped, **skipped})
+    return dict(processes=out, skipped=dict(self.skipped))
+
+
+# %% ../nbs/19_plots.ipynb #c4a8e2b1
+def optional_module(name: str):
+    "Deprecated: `importlib.import_module(name)`; None only when that module does not exist."
+    deprecated('difflab.plots.optional_module', 'importlib.import_module')
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:  # the module exists but needs one that is missing: say so
+            raise
+        return None
 
 
 # %% ../nbs/19_plots.ipynb #e3620d11

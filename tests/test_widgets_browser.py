@@ -1,12 +1,17 @@
-"""The explorers of `difflab.widgets` in a real browser.
+"""The explorers of `difflab.widgets` in a real browser, and with processes they have never heard of.
 
 Voilà serves `nbs/_widgets_app.ipynb` on 127.0.0.1 and Debian's headless chromium, driven by Playwright, moves the
-sliders: the α slider changes the figure and the readout; the forward explorer at two values of t shows two
-different pictures; train-and-sample runs from the button and its scrubber moves along the reverse chain. The
-re-render latency of every slider (key press -> new image decoded) is measured in the page and written to
-`test-artifacts/widgets_latency.json`; it is reported, not asserted (timings are benchmarks, not tests). One
-JupyterLab smoke test opens a copy of the notebook, runs all cells and waits for the widgets. Screenshots are kept
-in `test-artifacts/`. Servers run on free ports and are stopped by their PID.
+sliders: the α slider changes the figure and the readout; every schedule slider (one per parameter that moves a
+process's curves, found by the view) redraws; the forward explorer at two values of t shows two different pictures,
+scrubs the reverse chain of the shipped pretrained digits model, and shows a process's own parameter sliders;
+train-and-sample runs from the button, its scrubber moves along the reverse chain, and *Sample pretrained* gives the
+shipped model's chain without training. The re-render latency of every slider (key press -> new image decoded) is
+measured in the page and written to `test-artifacts/widgets_latency.json`; it is reported, not asserted (timings
+are benchmarks, not tests). One JupyterLab smoke test opens a copy of the notebook, runs all cells and waits for the
+widgets. Screenshots are kept in `test-artifacts/`. Servers run on free ports and are stopped by their PID.
+
+Without a browser: a process defined in a user's own module (written to a temporary folder and imported) appears in
+every explorer with a slider for its `Param`, and a process whose constructor raises stays listed and shows its error.
 """
 import json, os, shutil, signal, socket, statistics, subprocess, sys, time
 from pathlib import Path
@@ -150,15 +155,27 @@ def test_alpha_slider_changes_figure_and_readout(app, artifacts):
     assert not page.errors, page.errors
 
 def test_schedule_sliders(app, artifacts):
+    "Every slider of the schedule explorer (one per parameter that moves a process's curves) redraws it."
     page, img = app, 'img.difflab-schedules-image'
+    names = page.evaluate("""() => [...document.querySelectorAll('.difflab-schedules .widget-slider')]
+        .map(e => [...e.classList].find(c => c.startsWith('difflab-schedules-')))""")
+    names = [n[len('difflab-schedules-'):] for n in names if n]
+    assert {'infodiff-loc', 'mdm-beta1'} <= set(names), names
     out = {}
-    for name, key in (('T', 'ArrowLeft'), ('s', 'ArrowRight'), ('alpha', 'ArrowLeft'), ('loc', 'ArrowRight'), ('scale', 'ArrowRight'),
-                      ('sigma_max', 'ArrowRight'), ('beta1', 'ArrowLeft')):
-        out[name] = [_key_latency(page, f'.difflab-schedules-{name}', img, key) for _ in range(2)]
+    for name in names:
+        out[name] = [_key_latency(page, f'.difflab-schedules-{name}', img, key) for key in ('ArrowLeft', 'ArrowRight')]
     _record(artifacts, 'schedules', out)
     _shot(page, '.difflab-schedules', artifacts / 'widgets_schedules.png')
     print('schedule slider latency ms:', {k: [round(x) for x in v] for k, v in out.items()})
     assert not page.errors, page.errors
+
+def _tailed_process():
+    "The dropdown label of a process that declares a tail index `alpha`, or None (none does yet)."
+    from difflab.explorers import explorer_processes
+    from difflab.widgets import _process_options
+    choices = explorer_processes()
+    tailed = [label for label, spec in _process_options(choices) if choices[spec].uses_alpha]
+    return tailed[0] if tailed else None
 
 def test_forward_explorer_two_times(app, artifacts):
     page, img, sl, ro = app, 'img.difflab-forward-image', '.difflab-forward-t', '.difflab-forward-readout'
@@ -170,18 +187,35 @@ def test_forward_explorer_two_times(app, artifacts):
     b = _shot(page, '.difflab-forward', artifacts / 'widgets_forward_t0.8.png')
     assert a != b
     lat += [_key_latency(page, sl, img, k) for k in ('ArrowLeft', 'ArrowLeft', 'ArrowRight')]
-    # digits, then a heavy-tailed process: the picture changes kind and alpha becomes active
+    # digits, then the reverse chain of the shipped pretrained digits model: no training
     page.select_option('.difflab-forward-dataset select', 'digits')
     page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('digits')")
-    page.select_option('.difflab-forward-process select', 'DLPM')
-    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('DLPM')")
-    # the alpha slider is enabled by the kernel after the process changes: wait until the page shows it enabled
-    page.wait_for_function("() => { const r = document.querySelector('.difflab-forward-alpha .widget-readout');"
-                           " return r !== null && r.contentEditable === 'true'; }")
-    lat_alpha = [_key_latency(page, '.difflab-forward-alpha', img, k) for k in ('ArrowLeft', 'ArrowLeft', 'ArrowRight')]
-    _shot(page, '.difflab-forward', artifacts / 'widgets_forward_dlpm_digits.png')
-    _record(artifacts, 'forward_t', lat); _record(artifacts, 'forward_alpha', lat_alpha)
-    print(f'forward t latency ms: {[round(x) for x in lat]}; alpha (DLPM, digits): {[round(x) for x in lat_alpha]}')
+    page.click('.difflab-forward-direction button:has-text("reverse")')
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('ddpm_digits')", timeout=120_000)
+    lat_reverse = [_key_latency(page, sl, img, k) for k in ('ArrowLeft', 'ArrowRight')]
+    _shot(page, '.difflab-forward', artifacts / 'widgets_reverse_digits.png')
+    page.click('.difflab-forward-direction button:has-text("forward")')
+    page.wait_for_function(f"() => !document.querySelector('{ro}').innerText.includes('ddpm_digits')")
+    # a process without a pretrained model: its own sliders appear, the reverse toggle is off
+    page.select_option('.difflab-forward-process select', 'InfoDiffusion')
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('InfoDiffusion')")
+    page.wait_for_selector('.difflab-forward-loc .noUi-handle')
+    lat_param = [_key_latency(page, '.difflab-forward-loc', img, k) for k in ('ArrowLeft', 'ArrowRight')]
+    assert page.locator('.difflab-forward-direction button').first.is_disabled()
+    tailed = _tailed_process()
+    lat_alpha = []
+    if tailed is not None:  # the alpha slot is enabled for a process that declares alpha
+        page.select_option('.difflab-forward-process select', tailed)
+        page.wait_for_function("() => { const r = document.querySelector('.difflab-forward-alpha .widget-readout');"
+                               " return r !== null && r.contentEditable === 'true'; }")
+        lat_alpha = [_key_latency(page, '.difflab-forward-alpha', img, k) for k in ('ArrowLeft', 'ArrowRight')]
+    else:
+        print('no registered process declares alpha yet: the alpha slot stays off')
+    _shot(page, '.difflab-forward', artifacts / 'widgets_forward_params.png')
+    _record(artifacts, 'forward_t', lat); _record(artifacts, 'forward_reverse', lat_reverse)
+    _record(artifacts, 'forward_param', lat_param); _record(artifacts, 'forward_alpha', lat_alpha)
+    print(f'forward t latency ms: {[round(x) for x in lat]}; reverse (pretrained digits): {[round(x) for x in lat_reverse]};'
+          f' InfoDiffusion loc: {[round(x) for x in lat_param]}; alpha ({tailed}): {[round(x) for x in lat_alpha]}')
     assert not page.errors, page.errors
 
 def test_train_and_sample_in_browser(app, artifacts):
@@ -204,6 +238,15 @@ def test_train_and_sample_in_browser(app, artifacts):
     lat += [_key_latency(page, '.difflab-train-scrub', img, k) for k in ('ArrowRight', 'ArrowRight', 'End')]
     _record(artifacts, 'train_scrub', lat); _record(artifacts, 'train_click_to_result_s', round(took, 1))
     print(f'train-and-sample from click to result: {took:.1f} s; scrub latency ms {[round(x) for x in lat]}\n{status}')
+    t0 = time.perf_counter()                                                    # the shipped model: no training
+    page.click('.difflab-train-pretrained')
+    page.wait_for_function("() => document.querySelector('.difflab-train-status').innerText.includes('pretrained ddpm_moons')"
+                           " && document.querySelector('.difflab-train-status').innerText.includes('SWD')", timeout=120_000)
+    pretrained_s = time.perf_counter() - t0
+    _shot(page, '.difflab-train', artifacts / 'widgets_train_pretrained.png')
+    _record(artifacts, 'train_pretrained_click_to_result_s', round(pretrained_s, 1))
+    print(f'sample pretrained from click to result: {pretrained_s:.1f} s')
+    assert page.inner_text('.difflab-train-error').strip() == ''
     assert not page.errors, page.errors
 
 def test_jupyterlab_smoke(browser, tmp_path, artifacts):
@@ -310,3 +353,69 @@ def test_train_explorer_snapshot_is_fresh():
         assert stored.shape == fresh.shape
         changed = (np.abs(stored - fresh).max(-1) > 40).mean()
         assert changed < 0.002, f'the stored TrainExplorer differs from a fresh one in {changed:.1%} of its pixels'
+
+USER_MODULE = """
+import torch
+from difflab.core import Param
+from difflab.gaussian import GaussianPath
+
+
+class UserLine(GaussianPath):
+    name = 'user_line'
+    t_max = 0.999
+    params = {'tilt': Param(1.0, lo=0.5, hi=2.0, doc='how fast the signal fades')}
+
+    def __init__(self, tilt=1.0):
+        self.tilt = self.params['tilt'].check('tilt', tilt)
+
+    def marginal(self, t):
+        t = torch.as_tensor(t, dtype=torch.float64)
+        return (1 - t) ** self.tilt, t
+"""
+
+def test_user_process_in_the_explorers(tmp_path, monkeypatch):
+    "A process in a user's own module, imported from a folder outside difflab, is in every explorer with its slider."
+    pytest.importorskip('ipywidgets')
+    (tmp_path / 'explorers_user_module.py').write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from difflab.core import _REGISTRY
+    try:
+        import explorers_user_module  # noqa: F401
+        from difflab.explorers import explorer_processes
+        from difflab.widgets import TrainExplorer, forward_explorer, schedule_explorer
+        assert explorer_processes()['user_line'].label == 'UserLine'
+        se = schedule_explorer()
+        assert 'user_line' in se.view.lines and 'user_line-tilt' in se.controls
+        se.controls['user_line-tilt'].value = 2.0
+        assert abs(se.info['processes']['user_line']['alpha_bar_half'] - 0.5 ** 4) < 1e-9
+        fe = forward_explorer('user_line')
+        assert [spec for _, spec in fe.controls['process'].options].count('user_line') == 1
+        assert list(fe.param_controls) == ['tilt'] and fe.error is None
+        before = fe.image.value
+        fe.param_controls['tilt'].value = 2.0
+        assert fe.view.process.tilt == 2.0 and fe.image.value != before
+        te = TrainExplorer('user_line')
+        assert list(te.param_controls) == ['tilt']
+    finally:
+        _REGISTRY.pop('user_line', None)
+        sys.modules.pop('explorers_user_module', None)
+
+def test_a_process_that_fails_to_build_shows_its_error(tmp_path, monkeypatch):
+    "A registered process whose constructor raises stays in the list; choosing it shows the error in the widget."
+    pytest.importorskip('ipywidgets')
+    (tmp_path / 'explorers_broken_module.py').write_text(USER_MODULE.replace("'user_line'", "'user_broken'").replace(
+        "self.tilt = self.params['tilt'].check('tilt', tilt)", "raise RuntimeError('this process is broken')"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from difflab.core import _REGISTRY
+    try:
+        import explorers_broken_module  # noqa: F401
+        from difflab.widgets import forward_explorer, schedule_explorer
+        fe = forward_explorer()
+        assert 'user_broken' in [spec for _, spec in fe.controls['process'].options]
+        fe.controls['process'].value = 'user_broken'
+        assert 'this process is broken' in fe.readout.value and isinstance(fe.error, RuntimeError)
+        se = schedule_explorer()
+        assert 'this process is broken' in se.info['skipped']['user_broken']
+    finally:
+        _REGISTRY.pop('user_broken', None)
+        sys.modules.pop('explorers_broken_module', None)
