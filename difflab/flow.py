@@ -32,12 +32,12 @@ class FlowMatching(GaussianPath):
 
     The network sees `c = t` and predicts the path's velocity `v = eps - x0`; the samplers
     integrate `dx/dt = v(x, t)` from noise at `t = 1` to data at `t = 0`: 'heun' and 'euler',
-    and the Gaussian family's 'ddim' and 'ancestral'.
+    and the Gaussian family's 'ddim', 'ancestral' and 'dpm_solver' (DPM-Solver++(2M)).
     """
 
     name = 'flow'
     prediction = 'v'
-    samplers = ('heun', 'euler', 'ddim', 'ancestral')
+    samplers = ('heun', 'euler', 'ddim', 'ancestral', 'dpm_solver')
     default_steps = 50
     likelihood_note = "the ODE likelihood (instantaneous change of variables); or imm_nll"
 

@@ -91,7 +91,7 @@ class MDM(GaussianPath, nn.Module):
     default_steps = 200
     likelihood_note = "ELBO in nats"
     # training times: nodes of a grid, and at most this many distinct ones in a learned step
-    time_grid, time_strata = 4096, 128
+    time_nodes, time_strata = 4096, 128
 
 
 # %% ../nbs/14_mdm.ipynb #b1c0a00b
@@ -469,15 +469,15 @@ def _t_of_w(self: MDM, w: Tensor) -> Tensor:
 # %% ../nbs/14_mdm.ipynb #1ef44058
 @patch
 def _grid_t(self: MDM, device=None, dtype=torch.float32) -> Tensor:
-    "The `time_grid` times t_j = F^-1((j + 1/2) / N) in `dtype` (what the network sees)."
-    w = (torch.arange(self.time_grid, dtype=_f64, device=device) + 0.5) / self.time_grid
+    "The `time_nodes` times t_j = F^-1((j + 1/2) / N) in `dtype` (what the network sees)."
+    w = (torch.arange(self.time_nodes, dtype=_f64, device=device) + 0.5) / self.time_nodes
     return self._t_of_w(w).clamp(self.t_min, 1.0).to(dtype)
 
 
 @patch
 def _grid_index(self: MDM, n: int, device=None, repeats: int = 1) -> Tensor:
     "Stratified grid indices (n,): over the batch, or per example for rows `j*m + i`, j < repeats."
-    N = self.time_grid
+    N = self.time_nodes
     if n % repeats:
         raise ValueError(
             f"the batch ({n} rows) must hold `repeats` = {repeats} stacked copies of the data"
@@ -498,7 +498,7 @@ def _grid_index(self: MDM, n: int, device=None, repeats: int = 1) -> Tensor:
 
 @patch
 def sample_t(self: MDM, n: int, device=None, dtype=torch.float32) -> Tensor:
-    "Training law of t: the importance density on [t_min, 1], stratified, on the `time_grid` nodes."
+    "Training law of t: the importance density on [t_min, 1], stratified, on the `time_nodes` nodes."
     return self._grid_t(device, dtype)[self._grid_index(n, device)]
 
 
@@ -579,9 +579,9 @@ def _gaussian_eps_matrix(self: MDM, E: Tensor, S: Tensor, L: Tensor, var: float 
 
 @patch
 def _fixed_table(self: MDM, device, dtype):
-    "`(t, rows, const)` on all `time_grid` nodes, computed once in float64 and cached (fixed Q, D)."
+    "`(t, rows, const)` on all `time_nodes` nodes, computed once in float64 and cached (fixed Q, D)."
     key = (str(device), dtype, self.hybrid, self.beta0, self.beta1, self.t_min, self.v0_var)
-    key = key + (self.M, self.time_grid)
+    key = key + (self.M, self.time_nodes)
     if getattr(self, '_table_key', None) != key:
         t = self._grid_t(device, dtype)
         self._table, self._table_key = (t, *self._coefs(t.to(_f64), dtype)), key
