@@ -24,6 +24,7 @@ import importlib
 import math
 import os
 import random
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -294,6 +295,7 @@ class Param:
 
 # %% ../nbs/00_core.ipynb #e52bec82
 _REGISTRY = {}  # name -> class, filled by DiffusionProcess.__init_subclass__
+_REPLACED = {}  # name -> the classes a redefinition replaced, oldest first
 
 
 def _qualified(cls) -> str:
@@ -317,7 +319,30 @@ def _register(cls):
             f"two processes register the name {name!r}: {_qualified(old)} and {_qualified(cls)}; "
             "give one of them another name"
         )
+    if redefined:
+        _REPLACED.setdefault(name, []).append(old)
     _REGISTRY[name] = cls
+
+
+def _is_live(cls) -> bool:
+    "False for a class defined in a notebook or script (`__main__`) that has been replaced there."
+    if cls.__module__ != '__main__':
+        return True
+    return getattr(sys.modules.get('__main__'), cls.__qualname__, None) is cls
+
+
+def _live_registry() -> dict:
+    """The registry without stale notebook classes.
+
+    A notebook that defines a process (10_ddpm defines `DDPM`) registers its own class while it
+    runs. Once another notebook or script owns `__main__`, that class is stale: the name goes back
+    to the class it replaced, difflab's own.
+    """
+    for name, cls in list(_REGISTRY.items()):
+        earlier = _REPLACED.get(name, [])
+        while not _is_live(cls) and earlier:
+            cls = _REGISTRY[name] = earlier.pop()
+    return _REGISTRY
 
 
 # %% ../nbs/00_core.ipynb #f4fd6ded
@@ -674,7 +699,7 @@ def _discover():
 def processes() -> dict:
     "`{name: class}` of every registered process: difflab's own and those of imported modules."
     _discover()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(sorted(_live_registry().items()))
 
 
 # %% ../nbs/00_core.ipynb #4bafb715

@@ -111,3 +111,22 @@ def test_bad_method_is_one_line(method, message, tmp_path):
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_notebook_class_does_not_outlive_its_notebook():
+    "A process class a notebook defines is registered while it runs, then difflab's own again."
+    from execnb.shell import CaptureShell
+
+    import difflab.mdm
+
+    first = CaptureShell()
+    first.run(
+        'from difflab.core import DiffusionProcess, processes\n'
+        'class MDM(DiffusionProcess):\n'
+        "    name = 'mdm'\n"
+        "own = processes()['mdm'] is MDM"
+    )
+    assert first.user_ns['own']
+    second = CaptureShell()  # the next notebook in the same test worker
+    second.run('from difflab.core import processes\nfound = processes()["mdm"]')
+    assert second.user_ns['found'] is difflab.mdm.MDM
