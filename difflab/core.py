@@ -336,12 +336,14 @@ def _live_registry() -> dict:
 
     A notebook that defines a process (10_ddpm defines `DDPM`) registers its own class while it
     runs. Once another notebook or script owns `__main__`, that class is stale: the name goes back
-    to the class it replaced, difflab's own.
+    to the class it replaced, difflab's own, or leaves the registry if it replaced none.
     """
     for name, cls in list(_REGISTRY.items()):
         earlier = _REPLACED.get(name, [])
         while not _is_live(cls) and earlier:
             cls = _REGISTRY[name] = earlier.pop()
+        if not _is_live(cls):  # a process of a notebook that has finished
+            del _REGISTRY[name]
     return _REGISTRY
 
 

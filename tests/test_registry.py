@@ -130,3 +130,20 @@ def test_notebook_class_does_not_outlive_its_notebook():
     second = CaptureShell()  # the next notebook in the same test worker
     second.run('from difflab.core import processes\nfound = processes()["mdm"]')
     assert second.user_ns['found'] is difflab.mdm.MDM
+
+
+def test_notebook_process_leaves_with_its_notebook():
+    "A new process a notebook defines is gone from the registry once another notebook runs."
+    from execnb.shell import CaptureShell
+
+    first = CaptureShell()
+    first.run(
+        'from difflab.core import DiffusionProcess, processes\n'
+        'class Toy(DiffusionProcess):\n'
+        "    name = 'toy_of_a_notebook'\n"
+        "here = 'toy_of_a_notebook' in processes()"
+    )
+    assert first.user_ns['here']
+    second = CaptureShell()
+    second.run("from difflab.core import processes\ngone = 'toy_of_a_notebook' not in processes()")
+    assert second.user_ns['gone']
