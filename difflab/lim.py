@@ -39,7 +39,9 @@ class LIM(DiffusionProcess):
     samplers = ('sde', 'ode')
     likelihood_note = "the alpha-stable SDE has no tractable likelihood here"
     params = dict(
-        alpha=Param(1.8, 0, 2, lo_open=True, doc='tail index of the SaS noise (2: Gaussian)'),
+        alpha=Param(
+            1.8, 0, 2, lo_open=True, ui=(0.5, 2.0), doc='tail index of the SaS noise (2: Gaussian)'
+        ),
         isotropic=Param(True, doc='one stable factor per example (True) or per coordinate'),
         loss_type=Param('huber', choices=('huber', 'l2', 'mse'), doc='error of a score network'),
         clamp=Param(None, 0, lo_open=True, ui=None, doc='cap on the stable factor in training'),

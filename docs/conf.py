@@ -107,8 +107,55 @@ def param_lines(obj, lines):
     except Exception:
         return []
     have = '\n'.join(lines)
-    return [f':param {name}: {summary_rst(docs.get(name) or "")}'.rstrip() for name in names
-            if name != 'self' and f':param {name}:' not in have]
+    declared = declared_params(obj)
+    out = []
+    for name in names:
+        if name == 'self' or f':param {name}:' in have:
+            continue
+        if name in declared:
+            kind, meaning = declared[name]
+            out += [f':param {name}: {summary_rst(meaning)}'.rstrip(), f':type {name}: {kind}']
+        else:
+            out.append(f':param {name}: {summary_rst(docs.get(name) or "")}'.rstrip())
+    return out
+
+
+def declared_params(obj) -> dict:
+    """`{name: (type, meaning)}` from a process class's declared `params` (difflab.core.Param):
+    the type of the default, the meaning, the default and the allowed values or range."""
+    params = getattr(obj, 'params', None) if isinstance(obj, type) else None
+    if not isinstance(params, dict):
+        return {}
+    out = {}
+    for name, param in params.items():
+        if not hasattr(param, 'check'):
+            continue
+        if param.choices:
+            kind = 'str' if all(isinstance(c, str) or c is None for c in param.choices) else 'object'
+            allowed = 'one of ' + ', '.join(f'`{c!r}`' for c in param.choices)
+        elif isinstance(param.default, bool):
+            kind, allowed = 'bool', ''
+        elif param.integer:
+            kind, allowed = 'int', _range(param)
+        else:
+            kind, allowed = ('float' if param.default is not None else 'float or None'), _range(param)
+        parts = [param.doc.rstrip('.')] if param.doc else []
+        parts.append(f'default `{param.default!r}`')
+        if allowed:
+            parts.append(allowed)
+        out[name] = (kind, '; '.join(parts))
+    return out
+
+
+def _range(param) -> str:
+    "The allowed range of a numeric Param, in interval notation ('' when unbounded)."
+    if param.lo is None and param.hi is None:
+        return ''
+    lo = '-inf' if param.lo is None else f'{param.lo:g}'
+    hi = 'inf' if param.hi is None else f'{param.hi:g}'
+    left = '(' if param.lo_open or param.lo is None else '['
+    right = ')' if param.hi_open or param.hi is None else ']'
+    return f'in {left}{lo}, {hi}{right}'
 
 
 def process_docstring(app, what, name, obj, options, lines):

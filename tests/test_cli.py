@@ -60,7 +60,7 @@ def test_bad_input_one_line_exit_2(tmp_path):
 def test_help_names_every_flag():
     from difflab.cli import make_parser
     helps = {cmd: p.format_help() for cmd, p in make_parser()._subparsers._group_actions[0].choices.items()}
-    assert set(helps) == {'train', 'sample', 'eval', 'display', 'genseq', 'sweep', 'demo', 'bench'}
+    assert set(helps) == {'train', 'sample', 'eval', 'display', 'genseq', 'sweep', 'demo', 'app', 'bench'}
     for cmd, text in helps.items():
         assert 'FLAG_' not in text, text
         flags = re.findall(r'^  (--[\w-]+)(.*)$', text, re.M)

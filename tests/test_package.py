@@ -45,7 +45,9 @@ def core_env(tmp_path_factory):
     venv.EnvBuilder(with_pip=True).create(env)
     py = env / 'bin' / 'python'
     pip = [str(py), '-m', 'pip', 'install', '-q', '--disable-pip-version-check']
-    r = subprocess.run(pip + [TORCH, str(wheel)], capture_output=True, text=True, cwd=tmp)
+    clean = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}  # a checkout on PYTHONPATH
+    # (its difflab.egg-info) would make pip believe difflab is installed already
+    r = subprocess.run(pip + [TORCH, str(wheel)], capture_output=True, text=True, cwd=tmp, env=clean)
     if r.returncode and ('No matching distribution' in r.stderr or 'connection' in r.stderr.lower()):
         pytest.skip(f'no package registry reachable to install the core wheel: {r.stderr[-300:]}')
     assert r.returncode == 0, r.stderr[-3000:]

@@ -128,7 +128,10 @@ def test_2d_entry_reproduces_its_metrics_and_beats_its_baselines(name):
     assert P.mismatches(card['metrics'], got['metrics'], tolerance) == {}
     gauss = got['baselines']['gaussian_fit']
     assert got['metrics']['swd'] < 0.5 * gauss['swd']
-    assert got['metrics']['precision'] > gauss['precision'] + 0.2
+    if card['data']['set'] in P.HEAVY_TAILED:  # k-NN precision is uninformative there (07_metrics)
+        assert got['metrics']['msle_tail'] < 0.5 * gauss['msle_tail']
+    else:
+        assert got['metrics']['precision'] > gauss['precision'] + 0.2
     # the check can fail: a Gaussian fit does not pass as the model
     assert P.mismatches(card['metrics'], gauss, tolerance)
 
