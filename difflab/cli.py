@@ -166,15 +166,16 @@ def make_parser() -> argparse.ArgumentParser:
         'sample',
         help='draw samples from a trained run, or from a shipped pretrained model (--pretrained)',
         description=f'{about} With --pretrained NAME, a shipped model is sampled as its card says '
-        '(--generate, --reverse_steps, --sampler, --guidance, --seed and --device may change that).',
+        '(--generate, --reverse_steps, --sampler, --guidance, --seed and --device '
+        'may change that).',
     )
     _common(p, sampling=True)
     _out(p, 'FILE.pt', 'where to save the samples', 'runs/<name>/samples/samples.pt')
     p.add_argument(
         '--pretrained',
         metavar='NAME',
-        help='a shipped pretrained model to sample instead of a run (see difflab.pretrained.names(); '
-        'samples go to NAME_samples.pt unless --out)',
+        help='a shipped pretrained model to sample instead of a run '
+        '(see difflab.pretrained.names(); samples go to NAME_samples.pt unless --out)',
     )
     p = sub.add_parser(
         'eval',

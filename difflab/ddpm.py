@@ -38,11 +38,11 @@ from .schedules import cosine_betas, linear_betas
 
 # %% ../nbs/10_ddpm.ipynb #f230d99e
 class DDPM(GaussianPath):
-    """Denoising diffusion probabilistic models (Ho et al. 2020): `T` Gaussian steps, eps-prediction.
+    """Denoising diffusion probabilistic models (Ho et al. 2020): `T` Gaussian steps.
 
-    `x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps` with `alpha_bar[k]` at `t = (k + 1) / T`.
-    Samplers: 'ancestral' (`variance`), 'ddim' (`eta`), 'dpm_solver', 'heun'; `clip_x0` clamps
-    the clean-data estimate to a range while sampling.
+    The network predicts eps; `x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps` with
+    `alpha_bar[k]` at `t = (k + 1) / T`. Samplers: 'ancestral' (`variance`), 'ddim' (`eta`),
+    'dpm_solver', 'heun'; `clip_x0` clamps the clean-data estimate to a range while sampling.
     """
 
     name = 'ddpm'
@@ -211,7 +211,10 @@ def nll(self: DDPM, model, x0: Tensor, y=None, variance: str | None = None) -> T
 # %% ../nbs/10_ddpm.ipynb #3bc2cddf
 @patch(cls_method=True)
 def recipe_2d(cls: DDPM) -> dict:
-    "Default recipe for standardized 2D data: keyword arguments for `DDPM`, `TimeMLP`, `fit`, `sample`."
+    """Default recipe for standardized 2D data.
+
+    Keyword arguments for `DDPM`, `TimeMLP`, `fit`, `sample`.
+    """
     return dict(
         process=dict(T=1000, schedule='cosine'),
         model=dict(hidden=128, blocks=2),
