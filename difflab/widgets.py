@@ -321,6 +321,12 @@ def _process_options(choices: dict) -> list:
     ]
 
 
+def _process_dropdown(choices: dict, value: str):
+    "The explorers' process dropdown: every registered process and variant, `value` selected."
+    options = _process_options(choices)
+    return W.Dropdown(options=options, value=value, description='process', style=_STYLE)
+
+
 class _ProcessParams:
     "Mixin for explorers with a process dropdown: α in its own slot, the other parameters below it."
 
@@ -352,12 +358,7 @@ class ForwardExplorer(_ProcessParams, Explorer):
         choices = explorer_processes()
         process = process if process in choices else default_process(dataset)
         controls = dict(
-            process=W.Dropdown(
-                options=_process_options(choices),
-                value=process,
-                description='process',
-                style=_STYLE,
-            ),
+            process=_process_dropdown(choices, process),
             dataset=W.Dropdown(
                 options=explorer_datasets(), value=dataset, description='data', style=_STYLE
             ),
@@ -676,12 +677,7 @@ class TrainExplorer(_ProcessParams, _Snapshot, W.VBox):
         rec = recipe(process)
         steps = rec['steps'] if steps is None else steps
         self.controls = dict(
-            process=W.Dropdown(
-                options=_process_options(choices),
-                value=process,
-                description='process',
-                style=_STYLE,
-            ),
+            process=_process_dropdown(choices, process),
             dataset=W.Dropdown(
                 options=explorer_datasets(images=False),
                 value=dataset,

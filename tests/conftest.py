@@ -1,4 +1,4 @@
-import os, sys
+import os, sys, textwrap
 from pathlib import Path
 import pytest
 
@@ -51,3 +51,27 @@ def pytest_collection_modifyitems(session, config, items):
 
 def pytest_configure(config):
     config.addinivalue_line('markers', 'browser: drives headless chromium (run by a pytest call of its own)')
+
+
+# A process in a user's own module, outside difflab: the registry, the command line and the
+# explorers must treat it like a built-in one (tests/test_registry.py, tests/test_widgets_browser.py)
+USER_MODULE = textwrap.dedent('''
+    """A user's own process: a straight-line Gaussian path with an eps-predicting network."""
+    import torch
+    from difflab.core import Param
+    from difflab.gaussian import GaussianPath
+
+
+    class MyProcess(GaussianPath):
+        name = 'user_line'
+        prediction = 'eps'
+        t_max = 0.999
+        params = {'tilt': Param(1.0, lo=0.5, hi=2.0, doc='how fast the signal fades')}
+
+        def __init__(self, tilt=1.0):
+            self.tilt = self.params['tilt'].check('tilt', tilt)
+
+        def marginal(self, t):
+            t = torch.as_tensor(t, dtype=torch.float64)
+            return (1 - t) ** self.tilt, t
+''')

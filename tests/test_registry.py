@@ -17,26 +17,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).parent / 'difflab')
 
-USER_MODULE = textwrap.dedent('''
-    """A user's own process: a straight-line Gaussian path with an eps-predicting network."""
-    import torch
-    from difflab.core import Param
-    from difflab.gaussian import GaussianPath
-
-
-    class MyProcess(GaussianPath):
-        name = 'user_line'
-        prediction = 'eps'
-        t_max = 0.999
-        params = {'tilt': Param(1.0, lo=0.5, hi=2.0, doc='how fast the signal fades')}
-
-        def __init__(self, tilt=1.0):
-            self.tilt = self.params['tilt'].check('tilt', tilt)
-
-        def marginal(self, t):
-            t = torch.as_tensor(t, dtype=torch.float64)
-            return (1 - t) ** self.tilt, t
-''')
+from conftest import USER_MODULE  # noqa: E402
 
 
 @pytest.fixture()

@@ -354,24 +354,7 @@ def test_train_explorer_snapshot_is_fresh():
         changed = (np.abs(stored - fresh).max(-1) > 40).mean()
         assert changed < 0.002, f'the stored TrainExplorer differs from a fresh one in {changed:.1%} of its pixels'
 
-USER_MODULE = """
-import torch
-from difflab.core import Param
-from difflab.gaussian import GaussianPath
-
-
-class UserLine(GaussianPath):
-    name = 'user_line'
-    t_max = 0.999
-    params = {'tilt': Param(1.0, lo=0.5, hi=2.0, doc='how fast the signal fades')}
-
-    def __init__(self, tilt=1.0):
-        self.tilt = self.params['tilt'].check('tilt', tilt)
-
-    def marginal(self, t):
-        t = torch.as_tensor(t, dtype=torch.float64)
-        return (1 - t) ** self.tilt, t
-"""
+from conftest import USER_MODULE  # noqa: E402
 
 def test_user_process_in_the_explorers(tmp_path, monkeypatch):
     "A process in a user's own module, imported from a folder outside difflab, is in every explorer with its slider."
@@ -383,7 +366,7 @@ def test_user_process_in_the_explorers(tmp_path, monkeypatch):
         import explorers_user_module  # noqa: F401
         from difflab.explorers import explorer_processes
         from difflab.widgets import TrainExplorer, forward_explorer, schedule_explorer
-        assert explorer_processes()['user_line'].label == 'UserLine'
+        assert explorer_processes()['user_line'].label == 'MyProcess'
         se = schedule_explorer()
         assert 'user_line' in se.view.lines and 'user_line-tilt' in se.controls
         se.controls['user_line-tilt'].value = 2.0
