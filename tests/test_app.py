@@ -5,26 +5,19 @@ chromium (Playwright), moves the α slider and sees the view change; the server 
 must take its kernels with it. The command's one-line errors (port in use, Voilà missing) are checked
 without a browser.
 
-The classroom load test (`DIFFLAB_LOAD_TEST=1`, a few minutes, not part of the default run) serves one
-`difflab app` to simulated students: each opens the page (its own kernel), then, as a websocket client
-speaking the Jupyter widget protocol, moves the α and schedule sliders for a minute and times each move
-from the message sent to the new picture received. It reports the median and 90th percentile response,
-kernels lost, and the peak memory (RSS of the server and its kernels) to `test-artifacts/app_load.json`.
+The classroom load test (`DIFFLAB_LOAD_TEST=1`, a few minutes, not part of the default run) runs
+`tools/classroom_load.py`: one `difflab app`, N students (`DIFFLAB_STUDENTS`, default 10), each in a
+page of its own (its own kernel) moving the α and schedule sliders for a minute, every move timed from
+the key press to the new picture. The report (median and 90th percentile, kernels lost, peak memory of
+the server and its kernels) goes to `test-artifacts/app_load_N.json`.
 """
 
 import json
 import os
-import random
-import re
-import signal
-import statistics
-import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -186,203 +179,25 @@ def test_sample_pretrained_errors_are_one_line(args, parts, tmp_path):
 
 
 # ------------------------------------------------------------------------- classroom load
-def _decode(frame) -> dict:
-    "A Jupyter message from a websocket frame: JSON text, or the binary form with buffers."
-    if isinstance(frame, str):
-        return json.loads(frame)
-    count = struct.unpack('!I', frame[:4])[0]
-    offsets = list(struct.unpack('!' + 'I' * count, frame[4 : 4 * (count + 1)])) + [len(frame)]
-    msg = json.loads(frame[offsets[0] : offsets[1]])
-    msg['buffers'] = [frame[offsets[i] : offsets[i + 1]] for i in range(1, count)]
-    return msg
-
-
-class Student:
-    """One simulated student: opens the page (Voilà starts a kernel and draws the explorers), then moves
-    sliders over the kernel's websocket as the browser would, timing each move to its new picture."""
-
-    def __init__(self, base: str, seed: int):
-        self.base, self.rng = base, random.Random(seed)
-        self.session, self.latencies, self.errors = uuid.uuid4().hex, [], []
-        self.lost, self.moves, self.open_s = False, 0, None
-
-    def open(self):
-        t0 = time.perf_counter()
-        with urllib.request.urlopen(self.base, timeout=900) as r:
-            html = r.read().decode()
-        self.open_s = time.perf_counter() - t0
-        self.kernel = re.search(r'kernelId": "([0-9a-f-]{36})', html).group(1)
-
-    def _send(self, msg_type: str, content: dict, channel='shell', metadata=None):
-        header = dict(
-            msg_id=uuid.uuid4().hex,
-            username='student',
-            session=self.session,
-            msg_type=msg_type,
-            version='5.3',
-            date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
-        )
-        message = dict(header=header, parent_header={}, metadata=metadata or {}, content=content)
-        self.ws.send(json.dumps(dict(message, channel=channel, buffers=[])))
-        return header['msg_id']
-
-    def _next(self, timeout: float) -> dict:
-        self.ws.settimeout(timeout)
-        return _decode(self.ws.recv())
-
-    def connect(self):
-        import websocket
-
-        url = self.base.replace('http', 'ws', 1) + f'api/kernels/{self.kernel}/channels'
-        self.ws = websocket.create_connection(f'{url}?session_id={self.session}', timeout=60)
-        # the server nudges the kernel when a websocket opens: wait until a request is answered,
-        # then open the widget control comm and wait until it is open, then ask for the states
-        self._wait_idle(self._send('kernel_info_request', {}))
-        control = uuid.uuid4().hex
-        opened = dict(comm_id=control, target_name='jupyter.widget.control', data={})
-        self._wait_idle(self._send('comm_open', opened, metadata=dict(version='1.0.0')))
-        self._send('comm_msg', dict(comm_id=control, data=dict(method='request_states')))
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            msg = self._next(120)
-            data = msg.get('content', {}).get('data', {})
-            if msg['header']['msg_type'] == 'comm_msg' and data.get('method') == 'update_states':
-                self._models(data['states'])
-                return
-        raise TimeoutError('no widget states from the kernel')
-
-    def _wait_idle(self, msg_id: str, timeout: float = 120):
-        "Read messages until the kernel is idle after request `msg_id`."
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            msg = self._next(timeout)
-            idle = msg.get('content', {}).get('execution_state') == 'idle'
-            if idle and msg.get('parent_header', {}).get('msg_id') == msg_id:
-                return
-        raise TimeoutError(f'no answer from the kernel to {msg_id}')
-
-    def _models(self, states: dict):
-        "Find the sliders and images of the α and schedule explorers by their CSS classes."
-        found = {}
-        for model_id, model in states.items():
-            for cls in model['state'].get('_dom_classes', []):
-                found[cls] = (model_id, model['state'])
-        self.alpha = found['difflab-alpha-alpha']
-        self.alpha_image = found['difflab-alpha-image'][0]
-        self.schedule_image = found['difflab-schedules-image'][0]
-        self.schedule_sliders = [
-            v
-            for k, v in found.items()
-            if k.startswith('difflab-schedules-') and 'min' in v[1] and 'max' in v[1]
-        ]
-
-    def move(self, slider, image: str):
-        "Set a slider to a random value of its range; seconds until the new picture arrives."
-        model_id, state = slider
-        steps = round((state['max'] - state['min']) / state['step'])
-        value = state['min'] + self.rng.randint(0, steps) * state['step']
-        t0 = time.perf_counter()
-        data = dict(method='update', state=dict(value=value), buffer_paths=[])
-        self._send('comm_msg', dict(comm_id=model_id, data=data))
-        while True:
-            msg = self._next(60)
-            content = msg.get('content', {})
-            if msg['header']['msg_type'] == 'status' and content.get('execution_state') == 'dead':
-                raise RuntimeError('kernel died')
-            picture = content.get('data', {}).get('buffer_paths') == [['value']]
-            if content.get('comm_id') == image and picture:
-                self.moves += 1
-                return time.perf_counter() - t0
-
-    def run(self, seconds: float, think=(0.5, 1.5)):
-        end = time.time() + seconds
-        try:
-            while time.time() < end:
-                if self.rng.random() < 0.5:
-                    self.latencies.append(self.move(self.alpha, self.alpha_image))
-                else:
-                    slider = self.rng.choice(self.schedule_sliders)
-                    self.latencies.append(self.move(slider, self.schedule_image))
-                time.sleep(self.rng.uniform(*think))
-        except Exception as e:  # a lost kernel or connection: counted, not raised
-            self.lost, self.errors = True, [f'{type(e).__name__}: {e}']
-
-
-class _Memory(threading.Thread):
-    "Samples the RSS of a server and all its descendants every half second; keeps the peak."
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.peak_kernels, self.done = pid, 0, 0, threading.Event()
-
-    def run(self):
-        import psutil
-
-        server = psutil.Process(self.pid)
-        while not self.done.is_set():
-            try:
-                kids = server.children(recursive=True)
-                total = server.memory_info().rss + sum(k.memory_info().rss for k in kids)
-                if total > self.peak:
-                    self.peak, self.peak_kernels = total, len(kids)
-            except psutil.Error:
-                pass
-            time.sleep(0.5)
-
-
 @pytest.mark.skipif(
     os.environ.get('DIFFLAB_LOAD_TEST') != '1', reason='classroom load test: DIFFLAB_LOAD_TEST=1'
 )
-def test_classroom_load(tmp_path, artifacts):
-    "N students (DIFFLAB_STUDENTS, default 10) on one server, each moving sliders for a minute."
+def test_classroom_load(artifacts):
+    """N students (DIFFLAB_STUDENTS, default 10) on one server, each moving sliders for a minute in
+    their own page of one headless chromium (tools/classroom_load.py, Playwright's async API in a
+    process of its own)."""
     pytest.importorskip('voila')
-    pytest.importorskip('websocket', reason='websocket-client (pip) missing')
     pytest.importorskip('psutil')
+    if not os.access('/usr/bin/chromium', os.X_OK):
+        pytest.skip('/usr/bin/chromium not found')
     n = int(os.environ.get('DIFFLAB_STUDENTS', '10'))
-    seconds = float(os.environ.get('DIFFLAB_LOAD_SECONDS', '60'))
-    srv = _Server([EXE, 'app'], tmp_path, 'difflab-app-load')
-    memory = _Memory(srv.proc.pid)
-    memory.start()
-    students = [Student(srv.url, seed) for seed in range(n)]
-    try:
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=s.open) for s in students]
-        for th in threads:
-            th.start()
-            time.sleep(0.5)  # a class arriving within seconds of each other
-        for th in threads:
-            th.join()
-        for s in students:
-            s.connect()
-        ready_s = time.perf_counter() - t0
-        runs = [threading.Thread(target=s.run, args=(seconds,)) for s in students]
-        for th in runs:
-            th.start()
-        for th in runs:
-            th.join()
-        alive = len(_descendants(srv.proc.pid))
-    finally:
-        memory.done.set()
-        srv.stop()
-    lat = sorted(x for s in students for x in s.latencies)
-    report = dict(
-        students=n,
-        seconds=seconds,
-        cpus=os.cpu_count(),
-        load_before=os.getloadavg(),
-        moves=len(lat),
-        median_s=statistics.median(lat),
-        p90_s=lat[int(0.9 * (len(lat) - 1))],
-        max_s=lat[-1],
-        page_open_s=sorted(round(s.open_s, 1) for s in students),
-        all_ready_s=round(ready_s, 1),
-        kernels_lost=sum(s.lost for s in students),
-        errors=[e for s in students for e in s.errors],
-        processes_at_end=alive,
-        peak_rss_mb=round(memory.peak / 2**20),
-        peak_processes=memory.peak_kernels,
-    )
-    (artifacts / f'app_load_{n}.json').write_text(json.dumps(report, indent=1))
+    seconds = os.environ.get('DIFFLAB_LOAD_SECONDS', '60')
+    out = artifacts / f'app_load_{n}.json'
+    args = ['tools/classroom_load.py', '--students', str(n), '--seconds', seconds, '--json', out]
+    r = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    report = json.loads(out.read_text())
     print(json.dumps(report, indent=1))
     assert report['kernels_lost'] == 0, report['errors']
+    assert report['processes_left_after_stop'] == []
     assert report['median_s'] <= 1.0, report
