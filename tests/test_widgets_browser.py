@@ -196,11 +196,13 @@ def test_forward_explorer_two_times(app, artifacts):
     _shot(page, '.difflab-forward', artifacts / 'widgets_reverse_digits.png')
     page.click('.difflab-forward-direction button:has-text("forward")')
     page.wait_for_function(f"() => !document.querySelector('{ro}').innerText.includes('ddpm_digits')")
-    # a process without a pretrained model: its own sliders appear, the reverse toggle is off
+    # another process: its own sliders appear; without a pretrained model the reverse toggle is off
     page.select_option('.difflab-forward-process select', 'InfoDiffusion')
     page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('InfoDiffusion')")
     page.wait_for_selector('.difflab-forward-loc .noUi-handle')
     lat_param = [_key_latency(page, '.difflab-forward-loc', img, k) for k in ('ArrowLeft', 'ArrowRight')]
+    page.select_option('.difflab-forward-process select', 'LIM')  # no shipped LIM model of digits
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('LIM')")
     assert page.locator('.difflab-forward-direction button').first.is_disabled()
     tailed = _tailed_process()
     lat_alpha = []
