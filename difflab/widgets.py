@@ -561,23 +561,29 @@ def train_and_sample(
     with num_threads(None if threads == 'auto' else threads):
         samples, path = proc.sample(ema, (n_samples, 2), return_path=True, **settings)
     sample_s, sample_cpu = time.perf_counter() - t1, time.thread_time() - c1
-    return dict(
-        process=proc,
-        model=ema,
-        data=x,
-        fresh=fresh,
-        samples=samples,
-        path=path,
+    return _run_result(
+        proc, ema, x, fresh, more, samples, path, settings, (sample_s, sample_cpu),
         history=hist,
         steps_done=hist[-1]['step'] if hist else 0,
         stopped_by_budget=stopped[0],
         train_seconds=train_s,
         train_cpu_seconds=train_cpu,
-        sample_seconds=sample_s,
-        sample_cpu_seconds=sample_cpu,
-        sampling=settings,
-        **_scores(samples, path, fresh, more),
-    )
+    )  # fmt: skip
+
+
+def _run_result(proc, model, data, fresh, more, samples, path, settings, sample_time, **run):
+    """What `train_and_sample` and `sample_pretrained` return: the run, its samples, its scores.
+
+    `sample_time` is `(wall, cpu)` seconds of sampling; `run` holds what differs from a model that
+    was not trained here (history, steps, training times, the pretrained entry).
+    """
+    out = dict(process=proc, model=model, data=data, fresh=fresh, samples=samples, path=path)
+    out.update(history=[], steps_done=0, stopped_by_budget=False)
+    out.update(train_seconds=0.0, train_cpu_seconds=0.0)
+    out.update(sample_seconds=sample_time[0], sample_cpu_seconds=sample_time[1], sampling=settings)
+    out.update(run)
+    out.update(_scores(samples, path, fresh, more))
+    return out
 
 
 def sample_pretrained(
@@ -601,25 +607,11 @@ def sample_pretrained(
     sample_s, sample_cpu = time.perf_counter() - t0, time.thread_time() - c0
     fresh = explorer_data(dataset, 4000, seed + 1)
     more = explorer_data(dataset, n_samples, seed + 2)
-    return dict(
-        process=proc,
-        model=model,
-        data=fresh,
-        fresh=fresh,
-        samples=samples,
-        path=path,
-        history=[],
-        steps_done=0,
-        stopped_by_budget=False,
-        train_seconds=0.0,
-        train_cpu_seconds=0.0,
-        sample_seconds=sample_s,
-        sample_cpu_seconds=sample_cpu,
-        sampling=settings,
-        pretrained=entry,
-        trained_steps=card['steps'],
-        **_scores(samples, path, fresh, more),
-    )
+    times = (sample_s, sample_cpu)
+    return _run_result(
+        proc, model, fresh, fresh, more, samples, path, settings, times,
+        pretrained=entry, trained_steps=card['steps'],
+    )  # fmt: skip
 
 
 # %% ../nbs/20_widgets.ipynb #a3b4c5d6

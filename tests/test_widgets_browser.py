@@ -90,17 +90,8 @@ def app(browser, tmp_path_factory):
         srv.stop()
 
 # ------------------------------------------------------------------------------------------ helpers
-ARM = """([img, key]) => {
-  window.__lat = null; window.__t0 = null;
-  const el = document.querySelector(img);
-  const down = e => { if (window.__t0 === null && e.key === key) window.__t0 = performance.now(); };
-  document.addEventListener('keydown', down, {capture: true});
-  const obs = new MutationObserver(() => {
-    obs.disconnect(); document.removeEventListener('keydown', down, {capture: true});
-    el.decode().catch(() => {}).then(() => { window.__lat = performance.now() - window.__t0; });
-  });
-  obs.observe(el, {attributes: true, attributeFilter: ['src']});
-}"""
+sys.path.insert(0, str(ROOT / 'tools'))
+from classroom_load import ARM  # noqa: E402  (key press -> new picture, timed in the page)
 
 def _src(page, img): return page.get_attribute(img, 'src')
 def _text(page, sel): return page.inner_text(sel)
