@@ -436,3 +436,16 @@ def test_every_output_kind_in_browser(fixture_site, browser, artifacts):
         assert not pg.problems, '\n'.join(pg.problems)
         pg.close()
     finally: srv.stop()
+
+def test_prune_drops_pages_whose_source_is_gone(tmp_path):
+    "An upgraded checkout keeps no page of an older layout: Sphinx itself never deletes one."
+    html, src = tmp_path / 'html', tmp_path / 'src'
+    for rel in ('api/difflab.core.html', 'api/core.html', 'core.html', 'search.html', '_modules/x.html'):
+        (html / rel).parent.mkdir(parents=True, exist_ok=True)
+        (html / rel).write_text('<html></html>')
+    for rel in ('api/difflab.core.rst', 'core.ipynb'):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text('')
+    _bd()._prune(html, src)
+    left = sorted(str(p.relative_to(html)) for p in html.rglob('*.html'))
+    assert left == ['_modules/x.html', 'api/difflab.core.html', 'core.html', 'search.html']

@@ -290,10 +290,25 @@ def build(clean=False, jobs=None, with_api=True, quarto=True):
            '-j', str(jobs or 'auto'), *['-E'] * fresh, str(src), str(BUILD / 'html')]
     env = dict(os.environ, DIFFLAB_DOCS_SRC=str(src), PYTHONPATH=str(ROOT))
     if subprocess.run(cmd, cwd=ROOT, env=env).returncode: sys.exit('sphinx-build failed')
+    _prune(BUILD / 'html', src)
     _mirror(BUILD / 'html', OUT)
     cpu = sum(getattr(resource.getrusage(w), f) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
               for f in ('ru_utime', 'ru_stime'))
     log(f'site in {OUT}/ ({len(pages)} notebook pages); wall {time.time() - t0:.1f}s, CPU {cpu:.1f}s (with sphinx)')
+
+GENERATED = {'genindex', 'search', 'py-modindex'}   # pages Sphinx writes without a source
+
+
+def _prune(html, src):
+    """Delete pages of `html` whose source is gone from `src` (a removed notebook, an older layout).
+
+    Sphinx never deletes an output page, and the link crawler would follow a stale page's links."""
+    for page in html.rglob('*.html'):
+        rel = str(page.relative_to(html))[: -len('.html')]  # 'api/difflab.core': no with_suffix
+        if rel.split('/')[0] in ('_modules', '_static') or rel in GENERATED:
+            continue
+        if not any((src / (rel + ext)).exists() for ext in ('.md', '.ipynb', '.rst')):
+            page.unlink()
 
 def _mirror(src, dst):
     "Make `dst` a copy of `src`, copying only changed files (so a server on `dst` never sees a half-built site)."
