@@ -36,6 +36,7 @@ from difflab.experiment import (
     _ctor_name,
     apply_overrides,
     demo,
+    domain_to_pixels,
     find_run,
     load_config,
     load_run,
@@ -377,7 +378,10 @@ def _labels(cfg, y, n, seed):
 
 
 def sample_run(proc, model, shape, opts, y=None, progress=False, return_path=False):
-    "`proc.sample` with `opts` from `sample_options`, and a bar of its steps on a terminal."
+    """`proc.sample` with `opts` from `sample_options`, and a bar of its steps on a terminal.
+
+    Images come back with pixels in [-1, 1] (`domain_to_pixels`), whatever the process's domain.
+    """
     steps = opts['reverse_steps'] or proc.default_steps
     name = f"sample_{opts['sampler']}"
     sampler = getattr(proc, name)
@@ -406,7 +410,10 @@ def sample_run(proc, model, shape, opts, y=None, progress=False, return_path=Fal
     finally:
         delattr(proc, name)
         bar.close()
-    return tuple(part.cpu() for part in out) if return_path else out.cpu()
+    out = out if return_path else (out,)
+    if len(shape) > 2:  # images
+        out = tuple(domain_to_pixels(proc, part) for part in out)
+    return tuple(part.cpu() for part in out) if return_path else out[0].cpu()
 
 
 def _load(name, root, overrides):
@@ -457,7 +464,7 @@ def evaluate(name, root='runs', overrides=(), progress=False) -> dict:
     elif cfg.dataset.startswith('digits'):
         from difflab.metrics import fd_digits
 
-        res['fd_digits'] = float(fd_digits(samples, x[: len(samples)]))
+        res['fd_digits'] = float(fd_digits(samples, domain_to_pixels(proc, x[: len(samples)])))
     if progress and is_interactive():
         print('likelihood of held-out data ...', file=sys.stderr, flush=True)
     try:
@@ -516,7 +523,7 @@ def display(name, root='runs', overrides=(), out=None, progress=False) -> Path:
             axis.set_ylim(-lim, lim)
             axis.set_aspect('equal')
     else:
-        axs[0].imshow(_image_grid(x), cmap='gray')
+        axs[0].imshow(_image_grid(domain_to_pixels(proc, x)), cmap='gray')
         axs[1].imshow(_image_grid(samples), cmap='gray')
         for axis in axs[:2]:
             axis.axis('off')

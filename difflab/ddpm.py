@@ -30,7 +30,6 @@ from difflab.core import (
     deprecated,
     eval_mode,
     model_device,
-    shipped_path,
 )
 from .gaussian import GaussianPath
 from .schedules import cosine_betas, linear_betas
@@ -225,7 +224,7 @@ def recipe_2d(cls: DDPM) -> dict:
 
 
 # %% ../nbs/10_ddpm.ipynb #74bafa2d
-PRETRAINED = {'ddpm_digits': 'ddpm_digits.pt'}
+PRETRAINED = {'ddpm_digits': 'ddpm_digits'}  # deprecated `load_pretrained` name -> entry
 
 
 @patch(cls_method=True)
@@ -241,27 +240,24 @@ def recipe_digits(cls: DDPM) -> dict:
 
 # %% ../nbs/10_ddpm.ipynb #aa489b7f
 def load_pretrained(name: str = 'ddpm_digits', device=None, path=None):
-    """A shipped pretrained model (or the file `path`): `(process, model)`, EMA weights, eval mode.
+    """Deprecated: `difflab.pretrained.load(name)`, which returns `(process, model, card)`.
 
-    Read with `weights_only=True`, so the file can hold tensors but never code.
+    `(process, model)` of the shipped entry `name`, EMA weights, eval mode; `model.info` holds the
+    card's metrics. Old single-file checkpoints (`path`) are no longer read.
     """
+    deprecated("difflab.ddpm.load_pretrained(name)", "difflab.pretrained.load(name)")
     check_choice('name', name, tuple(PRETRAINED))
-    path = shipped_path(PRETRAINED[name]) if path is None else path
-    try:
-        ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise RuntimeError(
-            f'could not read the pretrained model {path}: {type(e).__name__}: {e}'
-        ) from None
-    if not isinstance(ck, dict) or ck.get('format') != 'difflab-pretrained-1':
-        raise RuntimeError(f'{path} is not a difflab pretrained model')
-    from difflab.models import UNet
+    if path is not None:
+        raise ValueError(
+            "path: single-file checkpoints are no longer read; a folder of cards and weights is "
+            "read by difflab.pretrained.load(name, root=folder)"
+        )
+    from difflab import pretrained
 
-    model = UNet(**ck['model'])
-    model.load_state_dict({k: v.float() for k, v in ck['state_dict'].items()})
-    model = model.to(device or 'cpu').eval().requires_grad_(False)
-    model.info = ck.get('info', {})
-    return DDPM(**ck['process']), model
+    process, model, card = pretrained.load(PRETRAINED[name], device=device)
+    model.requires_grad_(False)
+    model.info = card['metrics']
+    return process, model
 
 
 # %% ../nbs/10_ddpm.ipynb #61d0b7a3

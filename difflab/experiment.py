@@ -11,8 +11,8 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['IMAGE_SETS', 'SAMPLE_KEYS', 'ConfigError', 'process_class', 'process_arguments', 'parse_device', 'Config',
            'config_from_dict', 'config_dirs', 'find_config', 'parse_override', 'apply_overrides', 'load_config',
-           'save_config', 'build_process', 'build_data', 'build_model', 'run_dir', 'resolve_device', 'init_distributed',
-           'train', 'find_run', 'load_run', 'sample_options', 'demo']
+           'save_config', 'build_process', 'pixels_to_domain', 'domain_to_pixels', 'build_data', 'build_model',
+           'run_dir', 'resolve_device', 'init_distributed', 'train', 'find_run', 'load_run', 'sample_options', 'demo']
 
 # %% ../nbs/30_experiment.ipynb #89e230ca
 # fmt: on
@@ -339,8 +339,25 @@ def build_process(cfg: Config):
         raise ConfigError(f"process_args: {e}") from None
 
 
+def pixels_to_domain(process, x: torch.Tensor) -> torch.Tensor:
+    """Images with pixels in [-1, 1] as `process` (an instance or a class) sees them.
+
+    A process whose `domain` is the unit box (reflected diffusion) sees `u = (x + 1) / 2` in
+    [0, 1]^d; every other process sees `x` itself.
+    """
+    return x.add(1).div(2) if process.domain == 'box' else x
+
+
+def domain_to_pixels(process, u: torch.Tensor) -> torch.Tensor:
+    "The inverse of `pixels_to_domain`: `x = 2u - 1` for a box-domain process, `u` otherwise."
+    return u.mul(2).sub(1) if process.domain == 'box' else u
+
+
 def build_data(cfg: Config):
-    "`(x, labels)` for the config's dataset (labels may be None)."
+    """`(x, labels)` for the config's dataset (labels may be None).
+
+    Images come with pixels in [-1, 1], moved into the process's domain (`pixels_to_domain`).
+    """
     from difflab import data as D
 
     args = dict(cfg.data_args)
@@ -353,9 +370,10 @@ def build_data(cfg: Config):
             x, y = D.digits(size=16 if cfg.dataset == 'digits16' else args.pop('size', 8))
             if cfg.dataset == 'digits_lt':
                 x, y = D.long_tailed(x, y, args.pop('imbalance', 10))
-            return x, y
+            return pixels_to_domain(process_class(cfg.method), x), y
         if cfg.dataset in ('mnist', 'fashion_mnist', 'cifar10', 'cifar10_lt'):
-            return getattr(D, cfg.dataset)(**args)
+            x, y = getattr(D, cfg.dataset)(**args)
+            return pixels_to_domain(process_class(cfg.method), x), y
     except TypeError as e:
         raise ConfigError(f"data_args: {e}") from None
     raise ConfigError(
@@ -384,8 +402,8 @@ def build_model(cfg: Config, data_shape, num_classes=None, process=None):
         if kind == 'mlp':
             return models.TimeMLP(dim=int(data_shape[0]), **args)
         preset = args.pop('preset', None)
-        if preset:
-            return models.UNet.preset(preset, **args)
+        if preset:  # the preset's sizes, for the channels of the process's state
+            return models.UNet.preset(preset, **{'in_ch': int(data_shape[0]), **args})
         return models.UNet(in_ch=int(data_shape[0]), size=int(data_shape[-1]), **args)
     except TypeError as e:
         raise ConfigError(f"model_args: {e}") from None

@@ -406,7 +406,7 @@ def update(
         chain = pretrained_chain(entries[0], len(self.x0), self.seed)
         last = len(chain) - 1
         k = round((1 - t) * last)
-        xt = chain[k]
+        xt = to_box(chain[k]) if self.box and chain.ndim == 5 else chain[k]  # images come in pixels
         out.update(pretrained=entries[0], state=k, states=last)
         text = f'reverse state {k} / {last} of {entries[0]}'
     else:

@@ -31,6 +31,7 @@ from torch import nn
 
 from .core import DiffusionProcess, check_choice, check_int, num_threads, shipped_path
 from .experiment import Config, build_data, build_model, build_process, config_from_dict
+from .experiment import domain_to_pixels
 from .train import CheckpointError
 
 # %% ../nbs/32_pretrained.ipynb #0b529dd7
@@ -246,7 +247,8 @@ def sample(entry, n: int = 1000, y=None, seed=None, root=None, return_path=False
 
     Uses the card's `sample` settings (`settings` override them); a class-conditional entry draws
     the classes 0, 1, 2, ... in turn unless labels `y` are given. With `return_path`, also every
-    state of the reverse chain, stacked.
+    state of the reverse chain, stacked. Images come with pixels in [-1, 1], whatever the domain
+    the process works in (`domain_to_pixels`).
     """
     process, model, card = load(entry, root) if isinstance(entry, str) else entry
     n = check_int('n', n, 1)
@@ -258,10 +260,16 @@ def sample(entry, n: int = 1000, y=None, seed=None, root=None, return_path=False
         y = torch.arange(n) % card['data']['num_classes']
     shape = (n, *card['data_shape'])
     if seed is None:
-        return process.sample(model, shape, y=y, return_path=return_path, **run)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return process.sample(model, shape, y=y, return_path=return_path, **run)
+        out = process.sample(model, shape, y=y, return_path=return_path, **run)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = process.sample(model, shape, y=y, return_path=return_path, **run)
+    if len(shape) == 2:  # 2D data live in the process's domain already
+        return out
+    if return_path:
+        return tuple(domain_to_pixels(process, part) for part in out)
+    return domain_to_pixels(process, out)
 
 
 # %% ../nbs/32_pretrained.ipynb #c1e74d32
@@ -350,15 +358,16 @@ def _eval_digits(process, model, card, ev, untrained) -> dict:
     from difflab.metrics import classify_digits, digit_features, fd_digits, fd_digits_baseline, prf1
 
     real, _ = build_data(config_of(card))
+    real = domain_to_pixels(process, real)
     order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))
     half = real[order[: len(real) // 2]]
     y = torch.arange(card['data']['num_classes']).repeat_interleave(ev['n_per_class'])
     shape = (len(y), *card['data_shape'])
     settings = card['sample']
     plain = dict(sampler=settings['sampler'], steps=settings['steps'])
-    guided = process.sample(model, shape, y=y, **settings)
-    conditional = process.sample(model, shape, y=y, **plain)
-    unconditional = process.sample(model, shape, **plain)
+    guided = domain_to_pixels(process, process.sample(model, shape, y=y, **settings))
+    conditional = domain_to_pixels(process, process.sample(model, shape, y=y, **plain))
+    unconditional = domain_to_pixels(process, process.sample(model, shape, **plain))
     real_features = digit_features(half)
 
     def scores(images):

@@ -252,3 +252,16 @@ def test_sweep_help_example_short_names(tmp_path):
         cfg = (tmp_path / f'sas_grid_dlpm_alpha={a}' / 'config.yaml').read_text()
         assert f'alpha: {a}' in cfg.split('process_args:')[1].split('model:')[0], cfg
     assert '| alpha |' in (tmp_path / 'sas_grid_dlpm' / 'sweep.md').read_text()
+
+def test_reflected_digits_train_in_the_box_sample_in_pixels(tmp_path):
+    "Reflected diffusion trains on the digits moved into [0, 1]; `sample` gives pixels in [-1, 1] back."
+    r = run('train', '--config', 'digits_ddpm', 'method=reflected', 'process_args={}', 'sampler=', 'steps=2',
+            'model_args={preset: digits, ch: 8}', '--root', str(tmp_path), '--name', 'rd')
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / 's.pt'
+    r = run('sample', '--name', 'rd', '--root', str(tmp_path), 'n_samples=8', 'reverse_steps=5', '--out', str(out))
+    assert r.returncode == 0, r.stderr
+    pixels = torch.load(out)
+    assert pixels.shape == (8, 1, 8, 8)
+    # the box [0, 1] is mapped back by 2u - 1: a sample left in the box would never go below 0
+    assert float(pixels.min()) < -0.5 and -1 <= float(pixels.min()) and float(pixels.max()) <= 1

@@ -192,7 +192,9 @@ def test_forward_explorer_two_times(app, artifacts):
     page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('InfoDiffusion')")
     page.wait_for_selector('.difflab-forward-loc .noUi-handle')
     lat_param = [_key_latency(page, '.difflab-forward-loc', img, k) for k in ('ArrowLeft', 'ArrowRight')]
-    page.select_option('.difflab-forward-process select', 'LIM')  # no shipped LIM model of digits
+    page.select_option('.difflab-forward-dataset select', 'moons')
+    page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('moons')")
+    page.select_option('.difflab-forward-process select', 'LIM')  # no shipped LIM model of moons
     page.wait_for_function(f"() => document.querySelector('{ro}').innerText.includes('LIM')")
     assert page.locator('.difflab-forward-direction button').first.is_disabled()
     tailed = _tailed_process()

@@ -3,6 +3,8 @@
     python tools/train_pretrained.py ddpm_moons               # retrain an entry from its card
     python tools/train_pretrained.py --all                    # every entry in --out
     python tools/train_pretrained.py ddpm_moons --eval-only   # measure the stored weights again
+    python tools/train_pretrained.py NAME --resample sampler=dpm_solver reverse_steps=20
+                                                              # same weights, other sampling
     python tools/train_pretrained.py NAME --config CONFIG [key=value ...] --describe TEXT
                                                               # a new entry from a config
     python tools/train_pretrained.py ddpm_digits --convert-legacy data/ddpm_digits.pt
@@ -47,6 +49,8 @@ def parse(argv):
     ap.add_argument('--steps', type=int, help='training steps (overrides the config)')
     ap.add_argument('--out', default=str(ROOT / 'data' / 'pretrained'), help='entries folder')
     ap.add_argument('--eval-only', action='store_true', help='measure the stored weights again')
+    ap.add_argument('--resample', action='store_true',
+                    help='release an entry again with other sampling settings, weights kept')
     ap.add_argument('--convert-legacy', metavar='PATH', help='a difflab-pretrained-1 digits file')
     ap.add_argument('--dtype', default='float16', choices=('float16', 'float32'))
     ap.add_argument('--progress', action='store_true', help='show the training progress bar')
@@ -190,6 +194,40 @@ def convert_legacy(name, args) -> dict:
     return card
 
 
+SAMPLE_OVERRIDES = ('sampler', 'reverse_steps', 'guidance')
+
+
+def resample(name, args) -> dict:
+    """Release entry `name` again with other sampling settings, its weights kept.
+
+    The card's config, `sample` settings and command take the `sampler=`, `reverse_steps=` and
+    `guidance=` overrides (and --describe), and its metrics are measured again.
+    """
+    from difflab import pretrained as P
+    from difflab.experiment import apply_overrides, config_from_dict, parse_override
+
+    keys = [parse_override(item)[0] for item in args.overrides]
+    if not keys or any(len(key) != 1 or key[0] not in SAMPLE_OVERRIDES for key in keys):
+        allowed = ', '.join(f'{key}=' for key in SAMPLE_OVERRIDES)
+        raise SystemExit(f'--resample takes sampling overrides only ({allowed})')
+    process, model, card = P.load(name, root=args.out)
+    cfg = config_from_dict(apply_overrides(card['config'], args.overrides))
+    again = list(args.overrides) + (['--describe', args.describe] if args.describe else [])
+    card = {
+        **card,
+        'config': json.loads(json.dumps(dataclasses.asdict(cfg))),
+        'sample': dict(
+            sampler=cfg.sampler or process.samplers[0],
+            steps=cfg.reverse_steps or process.default_steps,
+            guidance=cfg.guidance,
+        ),
+        'command': card['command'] + ' ' + shlex.join(again),
+        'description': args.describe or card['description'],
+    }
+    card['evaluation'] = {k: v for k, v in card['evaluation'].items() if k != 'seconds'}
+    return release(card, process, model, Path(args.out), args.dtype, untrained=False)
+
+
 def eval_only(name, args) -> dict:
     "Measure the stored weights again and compare them with the card."
     from difflab import pretrained as P
@@ -217,7 +255,12 @@ def main(argv=None) -> int:
         if args.eval_only:
             bad += bool(eval_only(name, args))
             continue
-        card = convert_legacy(name, args) if args.convert_legacy else train_entry(name, args)
+        if args.resample:
+            card = resample(name, args)
+        elif args.convert_legacy:
+            card = convert_legacy(name, args)
+        else:
+            card = train_entry(name, args)
         shown = dict(name=name, file=card['weights']['file'], bytes=card['weights']['bytes'],
                      trained=card.get('trained'), metrics=card['metrics'],
                      gaussian_fit=card['baselines'].get('gaussian_fit'),
