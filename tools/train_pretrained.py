@@ -213,6 +213,8 @@ def resample(name, args) -> dict:
     process, model, card = P.load(name, root=args.out)
     cfg = config_from_dict(apply_overrides(card['config'], args.overrides))
     again = list(args.overrides) + (['--describe', args.describe] if args.describe else [])
+    if cfg == config_from_dict(card['config']) and not args.describe:
+        again = []  # the same settings: measured again with today's recipe, command unchanged
     card = {
         **card,
         'config': json.loads(json.dumps(dataclasses.asdict(cfg))),
@@ -221,10 +223,11 @@ def resample(name, args) -> dict:
             steps=cfg.reverse_steps or process.default_steps,
             guidance=cfg.guidance,
         ),
-        'command': card['command'] + ' ' + shlex.join(again),
+        'command': ' '.join([card['command'], shlex.join(again)]).strip(),
         'description': args.describe or card['description'],
     }
-    card['evaluation'] = {k: v for k, v in card['evaluation'].items() if k != 'seconds'}
+    kept = {k: v for k, v in card['evaluation'].items() if k != 'seconds'}
+    card['evaluation'] = {**kept, 'how': P.default_evaluation(cfg)['how']}  # today's recipe
     return release(card, process, model, Path(args.out), args.dtype, untrained=False)
 
 
