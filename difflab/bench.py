@@ -37,6 +37,7 @@ from difflab.core import (
     _cores,
 )
 from .core import default_spec, deprecated, process_specs, processes
+from .core import domain_to_pixels, pixels_to_domain
 from .core import make_process as core_make_process
 
 
@@ -177,7 +178,9 @@ def data_maps(process, kind: str = '2d'):
         return (lambda x: ((x + BOX_SCALE / 2) / BOX_SCALE).clamp(0, 1)), (
             lambda u: u * BOX_SCALE - BOX_SCALE / 2
         )
-    return (lambda x: ((x + 1) / 2).clamp(0, 1)), (lambda u: 2 * u - 1)
+    return (lambda x: pixels_to_domain(process, x).clamp(0, 1)), (
+        lambda u: domain_to_pixels(process, u)
+    )
 
 
 def bench_model(process, kind: str = '2d', **kwargs) -> nn.Module:

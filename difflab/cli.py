@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 import torch
-from .core import processes
+from .core import domain_to_pixels, processes
 from difflab.experiment import (
     SAMPLE_KEYS,
     Config,
@@ -36,7 +36,6 @@ from difflab.experiment import (
     _ctor_name,
     apply_overrides,
     demo,
-    domain_to_pixels,
     find_run,
     load_config,
     load_run,

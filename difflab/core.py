@@ -11,8 +11,9 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['SMALL_MODEL_PARAMS', 'PROBE_TTL', 'PREDICTIONS', 'DOMAINS', 'check_range', 'check_int', 'check_choice', 't_to_index',
            'index_to_t', 'seed_everything', 'default_device', 'model_device', 'auto_threads', 'num_threads',
-           'shipped_path', 'Param', 'DiffusionProcess', 'call_model', 'eval_mode', 'bcast', 'guided', 'processes',
-           'process_class', 'process_specs', 'default_spec', 'make_process', 'deprecated']
+           'shipped_path', 'Param', 'DiffusionProcess', 'pixels_to_domain', 'domain_to_pixels', 'call_model',
+           'eval_mode', 'bcast', 'guided', 'processes', 'process_class', 'process_specs', 'default_spec',
+           'make_process', 'deprecated']
 
 # %% ../nbs/00_core.ipynb #a2b89769
 # fmt: on
@@ -401,6 +402,21 @@ class DiffusionProcess:
         if not torch.isfinite(x0).all():
             raise ValueError("x0 contains NaN or inf")
         return x0
+
+
+# %% ../nbs/00_core.ipynb #cb08f2a21218
+def pixels_to_domain(process, x: Tensor) -> Tensor:
+    """Images with pixels in [-1, 1] as `process` (an instance or a class) sees them.
+
+    A process whose `domain` is the unit box sees `u = (x + 1) / 2` in [0, 1]^d; every other
+    process sees `x` itself.
+    """
+    return x.add(1).div(2) if process.domain == 'box' else x
+
+
+def domain_to_pixels(process, u: Tensor) -> Tensor:
+    "The inverse of `pixels_to_domain`: `x = 2u - 1` for a box-domain process, `u` otherwise."
+    return u.mul(2).sub(1) if process.domain == 'box' else u
 
 
 # %% ../nbs/00_core.ipynb #4c3770ed

@@ -11,8 +11,8 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['IMAGE_SETS', 'SAMPLE_KEYS', 'ConfigError', 'process_class', 'process_arguments', 'parse_device', 'Config',
            'config_from_dict', 'config_dirs', 'find_config', 'parse_override', 'apply_overrides', 'load_config',
-           'save_config', 'build_process', 'pixels_to_domain', 'domain_to_pixels', 'build_data', 'build_model',
-           'run_dir', 'resolve_device', 'init_distributed', 'train', 'find_run', 'load_run', 'sample_options', 'demo']
+           'save_config', 'build_process', 'build_data', 'build_model', 'run_dir', 'resolve_device', 'init_distributed',
+           'train', 'find_run', 'load_run', 'sample_options', 'demo']
 
 # %% ../nbs/30_experiment.ipynb #89e230ca
 # fmt: on
@@ -33,6 +33,7 @@ from difflab.core import (
     check_range,
     default_device,
     deprecated,
+    pixels_to_domain,
     processes,
     seed_everything,
 )
@@ -337,20 +338,6 @@ def build_process(cfg: Config):
         return ctor(**args)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"process_args: {e}") from None
-
-
-def pixels_to_domain(process, x: torch.Tensor) -> torch.Tensor:
-    """Images with pixels in [-1, 1] as `process` (an instance or a class) sees them.
-
-    A process whose `domain` is the unit box (reflected diffusion) sees `u = (x + 1) / 2` in
-    [0, 1]^d; every other process sees `x` itself.
-    """
-    return x.add(1).div(2) if process.domain == 'box' else x
-
-
-def domain_to_pixels(process, u: torch.Tensor) -> torch.Tensor:
-    "The inverse of `pixels_to_domain`: `x = 2u - 1` for a box-domain process, `u` otherwise."
-    return u.mul(2).sub(1) if process.domain == 'box' else u
 
 
 def build_data(cfg: Config):

@@ -11,7 +11,7 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['SCHEMA', 'WEIGHTS_FORMAT', 'CARD_FIELDS', 'HEAVY_TAILED', 'TOLERANCE', 'check_card', 'pretrained_dir', 'names',
            'read_card', 'sha256_file', 'read_weights', 'config_of', 'build', 'load', 'sample', 'evaluate', 'mismatches',
-           'default_evaluation', 'new_card', 'write_entry', 'retrain']
+           'default_evaluation', 'sample_settings', 'new_card', 'write_entry', 'retrain']
 
 # %% ../nbs/32_pretrained.ipynb #3abadcd7
 # fmt: on
@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from .core import DiffusionProcess, check_choice, check_int, num_threads, shipped_path
+from .core import domain_to_pixels
 from .experiment import Config, build_data, build_model, build_process, config_from_dict
-from .experiment import domain_to_pixels
 from .train import CheckpointError
 
 # %% ../nbs/32_pretrained.ipynb #0b529dd7
@@ -489,6 +489,21 @@ def _network(model: nn.Module, cfg: Config) -> dict:
     }
 
 
+# %% ../nbs/32_pretrained.ipynb #76d79d8c64d2
+def sample_settings(cfg: Config) -> dict:
+    """A card's `sample` entry: the config's sampler, steps and guidance.
+
+    A blank sampler or `reverse_steps=0` means the process's default (its first sampler, its
+    `default_steps`).
+    """
+    process = build_process(cfg)
+    return dict(
+        sampler=cfg.sampler or process.samplers[0],
+        steps=cfg.reverse_steps or process.default_steps,
+        guidance=cfg.guidance,
+    )
+
+
 # %% ../nbs/32_pretrained.ipynb #cbdffb64
 def new_card(
     cfg: Config,
@@ -505,7 +520,6 @@ def new_card(
 
     import difflab
 
-    process = build_process(cfg)
     card = dict(
         schema=SCHEMA,
         name=cfg.name,
@@ -520,11 +534,7 @@ def new_card(
         command=command,
         version=difflab.__version__,
         config=json.loads(json.dumps(dataclasses.asdict(cfg))),
-        sample=dict(
-            sampler=cfg.sampler or process.samplers[0],
-            steps=cfg.reverse_steps or process.default_steps,
-            guidance=cfg.guidance,
-        ),
+        sample=sample_settings(cfg),
         metrics={},
         evaluation=default_evaluation(cfg),
         weights=dict(file='', bytes=0, sha256='', dtype=''),

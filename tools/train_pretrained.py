@@ -212,18 +212,15 @@ def resample(name, args) -> dict:
         raise SystemExit(f'--resample takes sampling overrides only ({allowed})')
     process, model, card = P.load(name, root=args.out)
     cfg = config_from_dict(apply_overrides(card['config'], args.overrides))
-    again = list(args.overrides) + (['--describe', args.describe] if args.describe else [])
-    if cfg == config_from_dict(card['config']) and not args.describe:
-        again = []  # the same settings: measured again with today's recipe, command unchanged
+    command = card['command']
+    if cfg != P.config_of(card) or args.describe:  # else: measured again, command unchanged
+        again = list(args.overrides) + (['--describe', args.describe] if args.describe else [])
+        command += ' ' + shlex.join(again)
     card = {
         **card,
         'config': json.loads(json.dumps(dataclasses.asdict(cfg))),
-        'sample': dict(
-            sampler=cfg.sampler or process.samplers[0],
-            steps=cfg.reverse_steps or process.default_steps,
-            guidance=cfg.guidance,
-        ),
-        'command': ' '.join([card['command'], shlex.join(again)]).strip(),
+        'sample': P.sample_settings(cfg),
+        'command': command,
         'description': args.describe or card['description'],
     }
     kept = {k: v for k, v in card['evaluation'].items() if k != 'seconds'}
